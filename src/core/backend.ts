@@ -1,0 +1,146 @@
+// Picks the tfjs backend: WebGPU when an adapter exists (browser navigator.gpu, or Node through Dawn's
+// `webgpu` package), else the CPU backend; reports which one and the adapter's limits.
+import * as tf from '@tensorflow/tfjs';
+import { DeviceError } from './errors';
+
+export type BackendName = 'cpu' | 'webgpu';
+
+export interface AdapterReport {
+  vendor: string;
+  architecture: string;
+  description: string;
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  features: string[];
+}
+
+export interface BackendInfo {
+  backend: BackendName;
+  adapter: AdapterReport | null;
+  /** Why WebGPU was not used, when it was not. */
+  fallbackReason?: string;
+}
+
+let current: BackendInfo | null = null;
+let lostMessage: string | null = null;
+
+interface GpuLike {
+  requestAdapter(opts?: unknown): Promise<GPUAdapterLike | null>;
+}
+interface GPUAdapterLike {
+  info?: { vendor?: string; architecture?: string; description?: string };
+  limits: { maxStorageBufferBindingSize: number; maxBufferSize: number };
+  features: Iterable<string>;
+}
+
+function navigatorGpu(): GpuLike | undefined {
+  const nav = (globalThis as { navigator?: { gpu?: GpuLike } }).navigator;
+  return nav?.gpu;
+}
+
+/** Gives Node a `navigator.gpu` from Dawn (the `webgpu` package) before the WebGPU backend registers. */
+async function exposeNodeWebGpu(): Promise<void> {
+  const g = globalThis as Record<string, unknown> & { process?: { versions?: { node?: string } } };
+  if (navigatorGpu() || !g.process?.versions?.node) return;
+  if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
+    const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
+    const fs = await import('node:fs');
+    if (fs.existsSync(swiftshader)) process.env.VK_ICD_FILENAMES = swiftshader;
+  }
+  const name = 'webgpu';
+  const webgpu = (await import(/* @vite-ignore */ name)) as {
+    create: (flags: string[]) => GpuLike;
+    globals: Record<string, unknown>;
+  };
+  Object.assign(globalThis, webgpu.globals);
+  const gpu = webgpu.create([]);
+  const nav = (g.navigator as Record<string, unknown> | undefined) ?? {};
+  try {
+    Object.defineProperty(nav, 'gpu', { value: gpu, configurable: true });
+  } catch {
+    (nav as { gpu?: unknown }).gpu = gpu;
+  }
+  if (!g.navigator) Object.defineProperty(globalThis, 'navigator', { value: nav, configurable: true });
+}
+
+async function describeAdapter(): Promise<AdapterReport | null> {
+  const gpu = navigatorGpu();
+  if (!gpu) return null;
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) return null;
+  return {
+    vendor: adapter.info?.vendor ?? '',
+    architecture: adapter.info?.architecture ?? '',
+    description: adapter.info?.description ?? '',
+    maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+    maxBufferSize: adapter.limits.maxBufferSize,
+    features: [...adapter.features].sort(),
+  };
+}
+
+/**
+ * Initialises tfjs. `want` undefined: WebGPU when an adapter is found, else CPU (with the reason).
+ * `want` 'webgpu' with no adapter is an error: the caller asked for it explicitly.
+ */
+export async function initBackend(want?: BackendName): Promise<BackendInfo> {
+  if (current && (!want || want === current.backend)) return current;
+  let adapter: AdapterReport | null = null;
+  let fallbackReason: string | undefined;
+  if (want !== 'cpu') {
+    try {
+      await exposeNodeWebGpu();
+      adapter = await describeAdapter();
+      if (!adapter) fallbackReason = navigatorGpu() ? 'no WebGPU adapter found' : 'WebGPU is not available';
+    } catch (e) {
+      fallbackReason = `WebGPU could not start: ${(e as Error).message}`;
+    }
+    if (!adapter && want === 'webgpu') throw new DeviceError(`--backend webgpu requested but ${fallbackReason}`);
+  }
+  if (adapter) {
+    await import('@tensorflow/tfjs-backend-webgpu');
+    const ok = await tf.setBackend('webgpu');
+    if (!ok) {
+      if (want === 'webgpu') throw new DeviceError('the tfjs WebGPU backend failed to initialise');
+      fallbackReason = 'the tfjs WebGPU backend failed to initialise';
+      adapter = null;
+    } else {
+      watchDeviceLoss();
+    }
+  }
+  if (!adapter) {
+    await tf.setBackend('cpu');
+  }
+  await tf.ready();
+  current = { backend: adapter ? 'webgpu' : 'cpu', adapter, fallbackReason };
+  return current;
+}
+
+export function backendInfo(): BackendInfo | null {
+  return current;
+}
+
+function watchDeviceLoss(): void {
+  const backend = tf.backend() as unknown as { device?: { lost?: Promise<{ message: string; reason?: string }> } };
+  backend.device?.lost?.then((info) => {
+    lostMessage = `the GPU device was lost (${info.reason ?? 'unknown'}): ${info.message}`;
+  });
+}
+
+/** Throws a DeviceError when the GPU device was lost: call between steps so a loss never hangs a run. */
+export function assertDeviceAlive(): void {
+  if (lostMessage) throw new DeviceError(lostMessage);
+}
+
+/** Checks that every tensor fits one storage-buffer binding on this adapter; names the first that does not. */
+export function checkBindingLimits(tensors: Iterable<{ name: string; shape: readonly number[] }>, bytesPerElement = 4): void {
+  const limit = current?.adapter?.maxStorageBufferBindingSize;
+  if (!limit) return;
+  for (const t of tensors) {
+    const bytes = t.shape.reduce((a, b) => a * b, 1) * bytesPerElement;
+    if (bytes > limit) {
+      throw new DeviceError(
+        `tensor ${t.name} [${t.shape.join(', ')}] needs ${bytes} bytes, more than this adapter's maxStorageBufferBindingSize ${limit}`,
+      );
+    }
+  }
+}

@@ -1,0 +1,94 @@
+// GPT-2 (model_type gpt2): learned positions, pre-LayerNorm blocks, Conv1D projections stored [in, out],
+// gelu_new MLP, LM head tied to the token embedding. Parameter names are HF's with the `transformer.` prefix.
+import * as tf from '@tensorflow/tfjs';
+import type { ModelConfig } from '../hf-config';
+import type { ModelFamily, LinearModule } from './family';
+import { attention, attentionBias, dropout, geluNew, layerNorm, linear, param, splitHeads, type LinearContext } from './layers';
+
+function parameterShapes(c: ModelConfig): Map<string, number[]> {
+  const d = c.hiddenSize;
+  const m = new Map<string, number[]>();
+  m.set('transformer.wte.weight', [c.vocabSize, d]);
+  m.set('transformer.wpe.weight', [c.maxPositions, d]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const h = `transformer.h.${i}`;
+    m.set(`${h}.ln_1.weight`, [d]).set(`${h}.ln_1.bias`, [d]);
+    m.set(`${h}.attn.c_attn.weight`, [d, 3 * d]).set(`${h}.attn.c_attn.bias`, [3 * d]);
+    m.set(`${h}.attn.c_proj.weight`, [d, d]).set(`${h}.attn.c_proj.bias`, [d]);
+    m.set(`${h}.ln_2.weight`, [d]).set(`${h}.ln_2.bias`, [d]);
+    m.set(`${h}.mlp.c_fc.weight`, [d, c.intermediateSize]).set(`${h}.mlp.c_fc.bias`, [c.intermediateSize]);
+    m.set(`${h}.mlp.c_proj.weight`, [c.intermediateSize, d]).set(`${h}.mlp.c_proj.bias`, [d]);
+  }
+  m.set('transformer.ln_f.weight', [d]).set('transformer.ln_f.bias', [d]);
+  if (!c.tieWordEmbeddings) m.set('lm_head.weight', [c.vocabSize, d]);
+  return m;
+}
+
+function linearModules(c: ModelConfig): LinearModule[] {
+  const d = c.hiddenSize;
+  const out: LinearModule[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const h = `transformer.h.${i}`;
+    out.push({ path: `${h}.attn.c_attn`, inFeatures: d, outFeatures: 3 * d, conv1d: true });
+    out.push({ path: `${h}.attn.c_proj`, inFeatures: d, outFeatures: d, conv1d: true });
+    out.push({ path: `${h}.mlp.c_fc`, inFeatures: d, outFeatures: c.intermediateSize, conv1d: true });
+    out.push({ path: `${h}.mlp.c_proj`, inFeatures: c.intermediateSize, outFeatures: d, conv1d: true });
+  }
+  return out;
+}
+
+/** HF checkpoints come with or without the `transformer.` prefix; attention buffers are not parameters. */
+function canonicalName(name: string): string | null {
+  if (/\.attn\.(masked_)?bias$/.test(name)) return null;
+  if (name.startsWith('transformer.') || name.startsWith('lm_head.')) return name;
+  return `transformer.${name}`;
+}
+
+/** ids [B, T] → logits [B, T, V]. */
+function forward(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor3D {
+  const [b, t] = ids.shape;
+  const d = c.hiddenSize;
+  const nh = c.numHeads;
+  const hd = c.headDim;
+  const { opts } = ctx;
+  const past = opts.cache?.length ?? 0;
+
+  const positions = tf.range(past, past + t, 1, 'int32');
+  const tokEmb = tf.gather(param(ctx, 'transformer.wte.weight'), ids); // [B, T, d]
+  const posEmb = tf.gather(param(ctx, 'transformer.wpe.weight'), positions); // [T, d]
+  let x = dropout(tf.add(tokEmb, posEmb), c.dropout.embedding, opts) as tf.Tensor3D;
+  const bias = attentionBias(t, past, opts.attentionMask);
+
+  for (let i = 0; i < c.numLayers; i++) {
+    const h = `transformer.h.${i}`;
+    // attention: ln_1 → c_attn → split q,k,v → attend → c_proj
+    const a = layerNorm(x, param(ctx, `${h}.ln_1.weight`), param(ctx, `${h}.ln_1.bias`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
+    const qkv = linear(ctx, `${h}.attn.c_attn`, a, true, true).reshape([b, t, 3 * d]); // [B, T, 3d]
+    const [q, k, v] = tf.split(qkv, 3, 2);
+    let kh = splitHeads(k, b, t, nh, hd); // [B, H, T, D]
+    let vh = splitHeads(v, b, t, nh, hd);
+    if (opts.cache) [kh, vh] = opts.cache.append(i, kh, vh);
+    const y = attention(splitHeads(q, b, t, nh, hd), kh, vh, bias, c.dropout.attention, opts); // [B, T, d]
+    const proj = linear(ctx, `${h}.attn.c_proj`, y.reshape([b * t, d]) as tf.Tensor2D, true, true);
+    x = tf.add(x, dropout(proj.reshape([b, t, d]), c.dropout.residual, opts)) as tf.Tensor3D;
+    // MLP: ln_2 → c_fc → gelu_new → c_proj
+    const m = layerNorm(x, param(ctx, `${h}.ln_2.weight`), param(ctx, `${h}.ln_2.bias`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
+    const hidden = geluNew(linear(ctx, `${h}.mlp.c_fc`, m, true, true)) as tf.Tensor2D; // [B·T, 4d]
+    const down = linear(ctx, `${h}.mlp.c_proj`, hidden, true, true);
+    x = tf.add(x, dropout(down.reshape([b, t, d]), c.dropout.residual, opts)) as tf.Tensor3D;
+  }
+  if (opts.cache) opts.cache.length = past + t;
+
+  const final = layerNorm(x, param(ctx, 'transformer.ln_f.weight'), param(ctx, 'transformer.ln_f.bias'), c.normEps).reshape([b * t, d]);
+  const head = c.tieWordEmbeddings ? param(ctx, 'transformer.wte.weight') : param(ctx, 'lm_head.weight'); // [V, d]
+  return tf.matMul(final as tf.Tensor2D, head as tf.Tensor2D, false, true).reshape([b, t, c.vocabSize]);
+}
+
+export const gpt2: ModelFamily = {
+  parameterShapes,
+  linearModules,
+  canonicalName,
+  forward,
+  isNormOrBias: (name) => name.endsWith('.bias') || /\.ln_(1|2|f)\.weight$/.test(name),
+  embeddingName: 'transformer.wte.weight',
+};

@@ -1,0 +1,163 @@
+// Building blocks shared by the model families: linear layers (with an optional LoRA branch), norms,
+// activations, RoPE and causal self-attention. Shapes: B batch, T new positions, S key positions, d width,
+// H query heads, K key/value heads, D head size.
+import * as tf from '@tensorflow/tfjs';
+import type { LoraAdapter } from '../lora';
+
+export interface ForwardOptions {
+  /** [B, S] 1 for real tokens, 0 for padding, over past + new positions. */
+  attentionMask?: tf.Tensor2D;
+  /** Dropout on (training) or off (evaluation, generation). */
+  training?: boolean;
+  /** Seeds for dropout masks, drawn in a fixed order so that a resumed run draws the same ones. */
+  nextSeed?: () => number;
+  /** Key/value cache for incremental decoding; updated in place. */
+  cache?: KVCache;
+}
+
+/** Per-layer keys and values of the positions already seen: [B, K, S, D] each. */
+export class KVCache {
+  keys: (tf.Tensor4D | null)[];
+  values: (tf.Tensor4D | null)[];
+  length = 0;
+  constructor(numLayers: number) {
+    this.keys = new Array(numLayers).fill(null);
+    this.values = new Array(numLayers).fill(null);
+  }
+  /** Appends this step's k/v [B, K, T, D] for `layer` and returns the full ones [B, K, S, D] (kept alive). */
+  append(layer: number, k: tf.Tensor4D, v: tf.Tensor4D): [tf.Tensor4D, tf.Tensor4D] {
+    const pk = this.keys[layer];
+    const pv = this.values[layer];
+    const nk = tf.keep(pk ? tf.concat([pk, k], 2) : k.clone());
+    const nv = tf.keep(pv ? tf.concat([pv, v], 2) : v.clone());
+    pk?.dispose();
+    pv?.dispose();
+    this.keys[layer] = nk;
+    this.values[layer] = nv;
+    return [nk, nv];
+  }
+  dispose(): void {
+    for (const t of [...this.keys, ...this.values]) t?.dispose();
+    this.keys.fill(null);
+    this.values.fill(null);
+    this.length = 0;
+  }
+}
+
+/** What a model needs to run a linear layer: its weights by HF name and the LoRA adapter, if any. */
+export interface LinearContext {
+  params: Map<string, tf.Variable>;
+  adapter: LoraAdapter | null;
+  opts: ForwardOptions;
+}
+
+export function param(ctx: { params: Map<string, tf.Variable> }, name: string): tf.Variable {
+  const p = ctx.params.get(name);
+  if (!p) throw new Error(`missing parameter ${name}`);
+  return p;
+}
+
+export function dropout(x: tf.Tensor, rate: number, opts: ForwardOptions): tf.Tensor {
+  if (!opts.training || rate <= 0) return x;
+  return tf.dropout(x, rate, undefined, opts.nextSeed ? opts.nextSeed() : undefined);
+}
+
+/**
+ * y = x Wᵀ + b for HF Linear (weight [out, in]) or x W + b for GPT-2 Conv1D (weight [in, out]), plus the
+ * LoRA branch (dropout(x) Aᵀ Bᵀ · scale) when the adapter targets `module`. x: [N, in] → [N, out].
+ */
+export function linear(ctx: LinearContext, module: string, x: tf.Tensor2D, conv1d: boolean, bias: boolean): tf.Tensor2D {
+  const w = param(ctx, `${module}.weight`);
+  let y: tf.Tensor2D = tf.matMul(x, w as tf.Tensor2D, false, !conv1d);
+  if (bias) y = tf.add(y, param(ctx, `${module}.bias`)) as tf.Tensor2D;
+  const lora = ctx.adapter?.layers.get(module);
+  if (lora && ctx.adapter) {
+    const xd = dropout(x, ctx.adapter.config.dropout, ctx.opts) as tf.Tensor2D;
+    const down = tf.matMul(xd, lora.A as tf.Tensor2D, false, true); // [N, r]
+    const up = tf.matMul(down, lora.B as tf.Tensor2D, false, true); // [N, out]
+    y = tf.add(y, tf.mul(up, lora.scale)) as tf.Tensor2D;
+  }
+  return y;
+}
+
+/** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) · w + b (biased variance, as torch). */
+export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
+  const { mean, variance } = tf.moments(x, -1, true);
+  return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), w), b);
+}
+
+/** RMSNorm: w · x / sqrt(mean(x²) + eps). */
+export function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps: number): tf.Tensor {
+  const ms = tf.mean(tf.square(x), -1, true);
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
+}
+
+/** GPT-2's gelu_new: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))). */
+export function geluNew(x: tf.Tensor): tf.Tensor {
+  const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
+  return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+/** cos and sin tables [T, D] for positions offset..offset+T-1 (rotate-half layout: frequencies repeated). */
+export function ropeTables(offset: number, t: number, headDim: number, theta: number): { cos: tf.Tensor2D; sin: tf.Tensor2D } {
+  const half = headDim / 2;
+  const cos = new Float32Array(t * headDim);
+  const sin = new Float32Array(t * headDim);
+  for (let i = 0; i < half; i++) {
+    // As transformers: inv_freq computed in float32.
+    const invFreq = Math.fround(1 / Math.fround(Math.pow(theta, Math.fround((2 * i) / headDim))));
+    for (let p = 0; p < t; p++) {
+      const angle = Math.fround((offset + p) * invFreq);
+      cos[p * headDim + i] = cos[p * headDim + i + half] = Math.cos(angle);
+      sin[p * headDim + i] = sin[p * headDim + i + half] = Math.sin(angle);
+    }
+  }
+  return { cos: tf.tensor2d(cos, [t, headDim]), sin: tf.tensor2d(sin, [t, headDim]) };
+}
+
+/** x · cos + rotate_half(x) · sin for x [B, H, T, D]; rotate_half(x) = [-x₂, x₁]. */
+export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
+  const half = x.shape[3] / 2;
+  const [x1, x2] = tf.split(x, [half, half], 3);
+  const rotated = tf.concat([tf.neg(x2), x1], 3);
+  return tf.add(tf.mul(x, cos), tf.mul(rotated, sin)) as tf.Tensor4D;
+}
+
+/**
+ * Additive attention bias [B or 1, 1, T, S]: 0 where query i (absolute position past + i) may see key j
+ * (j ≤ past + i, and key j is not padding), a large negative number elsewhere.
+ */
+export function attentionBias(t: number, past: number, mask?: tf.Tensor2D): tf.Tensor4D {
+  const s = past + t;
+  const causal = new Float32Array(t * s);
+  for (let i = 0; i < t; i++) for (let j = 0; j < s; j++) causal[i * s + j] = j <= past + i ? 0 : -1e9;
+  const bias = tf.tensor4d(causal, [1, 1, t, s]);
+  if (!mask) return bias;
+  const pad = tf.mul(tf.sub(1, tf.cast(mask, 'float32')), -1e9).reshape([mask.shape[0], 1, 1, s]);
+  return tf.minimum(tf.add(bias, pad), 0) as tf.Tensor4D;
+}
+
+/** Splits [B, T, n·D] into heads [B, n, T, D]. */
+export function splitHeads(x: tf.Tensor, b: number, t: number, n: number, d: number): tf.Tensor4D {
+  return tf.transpose(tf.reshape(x, [b, t, n, d]), [0, 2, 1, 3]);
+}
+
+/**
+ * Scaled dot-product attention with grouped key/value heads.
+ * q [B, H, T, D], k/v [B, K, S, D], bias [B|1, 1, T, S] → [B, T, H·D].
+ */
+export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D, dropRate: number, opts: ForwardOptions): tf.Tensor3D {
+  const [b, h, t, d] = q.shape;
+  const kvHeads = k.shape[1];
+  if (kvHeads !== h) {
+    // repeat_interleave: key/value head j serves query heads j·rep … (j+1)·rep − 1.
+    const rep = h / kvHeads;
+    const heads = tf.tensor1d(Array.from({ length: h }, (_, i) => Math.floor(i / rep)), 'int32');
+    k = tf.gather(k, heads, 1);
+    v = tf.gather(v, heads, 1);
+  }
+  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), bias); // [B, H, T, S]
+  const probs = dropout(tf.softmax(scores, -1), dropRate, opts);
+  const out = tf.matMul(probs as tf.Tensor4D, v); // [B, H, T, D]
+  return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, t, h * d]);
+}

@@ -1,0 +1,102 @@
+// Llama (SmolLM, SmolLM2, TinyLlama) and Qwen2 / Qwen2.5, which is Llama plus q/k/v biases: RMSNorm,
+// RoPE (rotate-half), grouped-query attention, SwiGLU MLP; Linear weights stored [out, in].
+import * as tf from '@tensorflow/tfjs';
+import type { ModelConfig } from '../hf-config';
+import type { ModelFamily, LinearModule } from './family';
+import { applyRope, attention, attentionBias, linear, param, rmsNorm, ropeTables, splitHeads, type LinearContext } from './layers';
+
+function parameterShapes(c: ModelConfig): Map<string, number[]> {
+  const d = c.hiddenSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const m = new Map<string, number[]>();
+  m.set('model.embed_tokens.weight', [c.vocabSize, d]);
+  for (let i = 0; i < c.numLayers; i++) {
+    const l = `model.layers.${i}`;
+    m.set(`${l}.input_layernorm.weight`, [d]);
+    m.set(`${l}.self_attn.q_proj.weight`, [q, d]);
+    m.set(`${l}.self_attn.k_proj.weight`, [kv, d]);
+    m.set(`${l}.self_attn.v_proj.weight`, [kv, d]);
+    m.set(`${l}.self_attn.o_proj.weight`, [d, q]);
+    if (c.qkvBias) m.set(`${l}.self_attn.q_proj.bias`, [q]).set(`${l}.self_attn.k_proj.bias`, [kv]).set(`${l}.self_attn.v_proj.bias`, [kv]);
+    if (c.oBias) m.set(`${l}.self_attn.o_proj.bias`, [d]);
+    m.set(`${l}.post_attention_layernorm.weight`, [d]);
+    m.set(`${l}.mlp.gate_proj.weight`, [c.intermediateSize, d]);
+    m.set(`${l}.mlp.up_proj.weight`, [c.intermediateSize, d]);
+    m.set(`${l}.mlp.down_proj.weight`, [d, c.intermediateSize]);
+    if (c.mlpBias) m.set(`${l}.mlp.gate_proj.bias`, [c.intermediateSize]).set(`${l}.mlp.up_proj.bias`, [c.intermediateSize]).set(`${l}.mlp.down_proj.bias`, [d]);
+  }
+  m.set('model.norm.weight', [d]);
+  if (!c.tieWordEmbeddings) m.set('lm_head.weight', [c.vocabSize, d]);
+  return m;
+}
+
+function linearModules(c: ModelConfig): LinearModule[] {
+  const d = c.hiddenSize;
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  const out: LinearModule[] = [];
+  for (let i = 0; i < c.numLayers; i++) {
+    const l = `model.layers.${i}`;
+    out.push({ path: `${l}.self_attn.q_proj`, inFeatures: d, outFeatures: q, conv1d: false });
+    out.push({ path: `${l}.self_attn.k_proj`, inFeatures: d, outFeatures: kv, conv1d: false });
+    out.push({ path: `${l}.self_attn.v_proj`, inFeatures: d, outFeatures: kv, conv1d: false });
+    out.push({ path: `${l}.self_attn.o_proj`, inFeatures: q, outFeatures: d, conv1d: false });
+    out.push({ path: `${l}.mlp.gate_proj`, inFeatures: d, outFeatures: c.intermediateSize, conv1d: false });
+    out.push({ path: `${l}.mlp.up_proj`, inFeatures: d, outFeatures: c.intermediateSize, conv1d: false });
+    out.push({ path: `${l}.mlp.down_proj`, inFeatures: c.intermediateSize, outFeatures: d, conv1d: false });
+  }
+  return out;
+}
+
+/** Rotary buffers are not parameters. */
+function canonicalName(name: string): string | null {
+  return name.endsWith('rotary_emb.inv_freq') ? null : name;
+}
+
+/** ids [B, T] → logits [B, T, V]. */
+function forward(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor3D {
+  const [b, t] = ids.shape;
+  const d = c.hiddenSize;
+  const { numHeads: nh, numKvHeads: nkv, headDim: hd } = c;
+  const { opts } = ctx;
+  const past = opts.cache?.length ?? 0;
+
+  let x = tf.gather(param(ctx, 'model.embed_tokens.weight'), ids) as tf.Tensor3D; // [B, T, d]
+  const { cos, sin } = ropeTables(past, t, hd, c.ropeTheta); // [T, D]
+  const bias = attentionBias(t, past, opts.attentionMask);
+
+  for (let i = 0; i < c.numLayers; i++) {
+    const l = `model.layers.${i}`;
+    // attention: RMSNorm → q,k,v → RoPE on q,k → GQA attend → o_proj
+    const a = rmsNorm(x, param(ctx, `${l}.input_layernorm.weight`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
+    const q = splitHeads(linear(ctx, `${l}.self_attn.q_proj`, a, false, c.qkvBias), b, t, nh, hd); // [B, H, T, D]
+    let k = splitHeads(linear(ctx, `${l}.self_attn.k_proj`, a, false, c.qkvBias), b, t, nkv, hd); // [B, K, T, D]
+    let v = splitHeads(linear(ctx, `${l}.self_attn.v_proj`, a, false, c.qkvBias), b, t, nkv, hd);
+    k = applyRope(k, cos, sin);
+    if (opts.cache) [k, v] = opts.cache.append(i, k, v);
+    const y = attention(applyRope(q, cos, sin), k, v, bias, c.dropout.attention, opts); // [B, T, H·D]
+    const o = linear(ctx, `${l}.self_attn.o_proj`, y.reshape([b * t, nh * hd]) as tf.Tensor2D, false, c.oBias);
+    x = tf.add(x, o.reshape([b, t, d])) as tf.Tensor3D;
+    // MLP: RMSNorm → down(silu(gate(x)) · up(x))
+    const m = rmsNorm(x, param(ctx, `${l}.post_attention_layernorm.weight`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
+    const gate = linear(ctx, `${l}.mlp.gate_proj`, m, false, c.mlpBias);
+    const up = linear(ctx, `${l}.mlp.up_proj`, m, false, c.mlpBias);
+    const down = linear(ctx, `${l}.mlp.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D, false, c.mlpBias);
+    x = tf.add(x, down.reshape([b, t, d])) as tf.Tensor3D;
+  }
+  if (opts.cache) opts.cache.length = past + t;
+
+  const final = rmsNorm(x, param(ctx, 'model.norm.weight'), c.normEps).reshape([b * t, d]);
+  const head = c.tieWordEmbeddings ? param(ctx, 'model.embed_tokens.weight') : param(ctx, 'lm_head.weight'); // [V, d]
+  return tf.matMul(final as tf.Tensor2D, head as tf.Tensor2D, false, true).reshape([b, t, c.vocabSize]);
+}
+
+export const llama: ModelFamily = {
+  parameterShapes,
+  linearModules,
+  canonicalName,
+  forward,
+  isNormOrBias: (name) => name.endsWith('.bias') || name.endsWith('norm.weight'),
+  embeddingName: 'model.embed_tokens.weight',
+};

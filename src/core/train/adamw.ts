@@ -1,0 +1,87 @@
+// AdamW as torch.optim.AdamW computes it (decoupled weight decay: p ← p·(1 − lr·wd) before the Adam
+// update), with global-norm gradient clipping as torch.nn.utils.clip_grad_norm_. tf.train.adam has no
+// decoupled decay, hence this file.
+import * as tf from '@tensorflow/tfjs';
+
+export interface AdamWOptions {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** Names of parameters exempt from weight decay (HF's default: biases and norm weights). */
+  noDecay?: (name: string) => boolean;
+}
+
+export const ADAMW_DEFAULTS: AdamWOptions = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0 };
+
+/** sqrt(Σ‖g‖²) over all gradients, as a scalar tensor. */
+export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.sum(tf.stack(grads.map((g) => tf.sum(tf.square(g)))))) as tf.Scalar);
+}
+
+/**
+ * Scales gradients by min(1, maxNorm / (norm + 1e-6)) as torch does; returns the clipped gradients (new
+ * tensors; the inputs are left to the caller) and the norm before clipping.
+ */
+export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: tf.Scalar } {
+  const norm = globalNorm(grads);
+  if (!(maxNorm > 0)) return { grads: grads.map((g) => g.clone()), norm };
+  const clipped = tf.tidy(() => {
+    const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
+    return grads.map((g) => tf.mul(g, coef));
+  });
+  return { grads: clipped, norm };
+}
+
+export class AdamW {
+  readonly options: AdamWOptions;
+  step = 0;
+  /** First and second moments by parameter name. */
+  readonly m = new Map<string, tf.Variable>();
+  readonly v = new Map<string, tf.Variable>();
+
+  constructor(options: Partial<AdamWOptions> = {}) {
+    this.options = { ...ADAMW_DEFAULTS, ...options };
+  }
+
+  /** One update of every named parameter with its gradient, at learning rate `lr`. */
+  apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number): void {
+    this.step += 1;
+    const { beta1, beta2, eps, weightDecay, noDecay } = this.options;
+    const bc1 = 1 - Math.pow(beta1, this.step);
+    const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, this.step));
+    const stepSize = lr / bc1;
+    for (const [name, p] of params) {
+      const g = grads.get(name);
+      if (!g) continue;
+      let m = this.m.get(name);
+      let v = this.v.get(name);
+      if (!m || !v) {
+        m = tf.variable(tf.zerosLike(p), false);
+        v = tf.variable(tf.zerosLike(p), false);
+        this.m.set(name, m);
+        this.v.set(name, v);
+      }
+      const decay = weightDecay > 0 && !(noDecay?.(name) ?? false) ? 1 - lr * weightDecay : 1;
+      const [m1, v1, p1] = tf.tidy(() => {
+        const m1 = tf.add(tf.mul(m!, beta1), tf.mul(g, 1 - beta1));
+        const v1 = tf.add(tf.mul(v!, beta2), tf.mul(tf.square(g), 1 - beta2));
+        const denom = tf.add(tf.div(tf.sqrt(v1), bc2Sqrt), eps);
+        const decayed = decay === 1 ? p : tf.mul(p, decay);
+        return [m1, v1, tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize))];
+      });
+      m.assign(m1);
+      v.assign(v1);
+      p.assign(p1);
+      m1.dispose();
+      v1.dispose();
+      p1.dispose();
+    }
+  }
+
+  dispose(): void {
+    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
+    this.m.clear();
+    this.v.clear();
+  }
+}

@@ -1,0 +1,38 @@
+// Loss and gradients of a batch with respect to a named set of variables (the base parameters in full
+// fine-tuning, the LoRA matrices under LoRA).
+import * as tf from '@tensorflow/tfjs';
+import type { CausalLM } from '../models/model';
+import type { ForwardOptions } from '../models/layers';
+import { causalLmLoss } from './loss';
+
+export interface LossAndGrads {
+  loss: tf.Scalar;
+  grads: Map<string, tf.Tensor>;
+}
+
+/** Forward + loss + backward. The caller owns (and disposes) the returned tensors. */
+export function lossAndGrads(
+  model: CausalLM,
+  inputIds: tf.Tensor2D,
+  labels: tf.Tensor2D,
+  vars: Map<string, tf.Variable>,
+  opts: ForwardOptions = {},
+): LossAndGrads {
+  const list = [...vars.values()];
+  // Gradients may be asked for frozen variables too (e.g. the base under an adapter, for inspection).
+  const frozen = list.filter((v) => !v.trainable);
+  for (const v of frozen) v.trainable = true;
+  let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+  try {
+    result = tf.variableGrads(() => causalLmLoss(model.forward(inputIds, opts), labels), list);
+  } finally {
+    for (const v of frozen) v.trainable = false;
+  }
+  const { value, grads } = result;
+  const byName = new Map<string, tf.Tensor>();
+  for (const [name, v] of vars) {
+    const g = grads[v.name];
+    byName.set(name, g ?? tf.zerosLike(v));
+  }
+  return { loss: value, grads: byName };
+}
