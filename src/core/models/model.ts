@@ -23,6 +23,8 @@ export class CausalLM {
   /** Base parameters by canonical HF name. Frozen (trainable = false) while a LoRA adapter trains. */
   readonly params: Map<string, tf.Variable>;
   adapter: LoraAdapter | null = null;
+  /** Canonical name → the name the loaded checkpoint used (GPT-2 files may lack `transformer.`). */
+  readonly sourceNames = new Map<string, string>();
 
   constructor(config: ModelConfig, params: Map<string, tf.Variable>) {
     this.config = config;
@@ -124,5 +126,7 @@ export async function loadModel(source: FileSource): Promise<CausalLM> {
   checkBindingLimits([...shapes].map(([name, shape]) => ({ name, shape })));
   const weights = new Map<string, Float32Array>();
   for (const [canon, name] of byCanonical) weights.set(canon, await weightSet.readF32(name));
-  return createModel(config, weights, source.label);
+  const model = createModel(config, weights, source.label);
+  for (const [canon, name] of byCanonical) model.sourceNames.set(canon, name);
+  return model;
 }
