@@ -54,8 +54,20 @@ describe('special tokens and metadata', async () => {
   });
 
   it('reads bos/eos/pad from tokenizer_config', () => {
-    expect([gpt2.bosToken, gpt2.eosToken, gpt2.bosTokenId, gpt2.eosTokenId, gpt2.padTokenId]).toEqual(['<|endoftext|>', '<|endoftext|>', 0, 0, null]);
-    expect([qwen2.bosToken, qwen2.eosToken, qwen2.bosTokenId, qwen2.eosTokenId, qwen2.padTokenId]).toEqual([null, '<|im_end|>', null, 2, 0]);
+    expect([gpt2.bosToken, gpt2.eosToken, gpt2.bosTokenId, gpt2.eosTokenId, gpt2.padTokenId]).toEqual([
+      '<|endoftext|>',
+      '<|endoftext|>',
+      0,
+      0,
+      null,
+    ]);
+    expect([qwen2.bosToken, qwen2.eosToken, qwen2.bosTokenId, qwen2.eosTokenId, qwen2.padTokenId]).toEqual([
+      null,
+      '<|im_end|>',
+      null,
+      2,
+      0,
+    ]);
     expect([llama.bosToken, llama.eosToken, llama.bosTokenId, llama.eosTokenId, llama.padTokenId]).toEqual(['<s>', '</s>', 1, 2, null]);
   });
 
@@ -109,7 +121,9 @@ describe('special tokens and metadata', async () => {
 
   it('passes raise_exception to templates as transformers does', () => {
     const tpl = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation must start with user') }}{% endif %}ok";
-    expect(() => qwen2.applyChatTemplate([{ role: 'assistant', content: 'x' }], { template: tpl })).toThrow(/Conversation must start with user/);
+    expect(() => qwen2.applyChatTemplate([{ role: 'assistant', content: 'x' }], { template: tpl })).toThrow(
+      /Conversation must start with user/,
+    );
     expect(qwen2.applyChatTemplate([{ role: 'user', content: 'x' }], { template: tpl })).toBe('ok');
   });
 
@@ -144,22 +158,28 @@ describe('loadTokenizer errors', () => {
   const tc = fs.readFileSync(path.join(fixtures, 'tok-gpt2', 'tokenizer_config.json'));
 
   it('names the folder and the missing file', async () => {
-    await expect(loadTokenizer(blobSource('my-model', { 'tokenizer_config.json': new Blob([tc]) }))).rejects.toThrow(/my-model: missing tokenizer\.json/);
-    await expect(loadTokenizer(blobSource('my-model', { 'tokenizer.json': new Blob([tj]) }))).rejects.toThrow(/my-model: missing tokenizer_config\.json/);
+    await expect(loadTokenizer(blobSource('my-model', { 'tokenizer_config.json': new Blob([tc]) }))).rejects.toThrow(
+      /my-model: missing tokenizer\.json/,
+    );
+    await expect(loadTokenizer(blobSource('my-model', { 'tokenizer.json': new Blob([tj]) }))).rejects.toThrow(
+      /my-model: missing tokenizer_config\.json/,
+    );
   });
 
   it('names the file with invalid JSON', async () => {
-    const err = await loadTokenizer(blobSource('m', { 'tokenizer.json': new Blob(['{not json']), 'tokenizer_config.json': new Blob([tc]) })).catch((e) => e);
+    const err = await loadTokenizer(
+      blobSource('m', { 'tokenizer.json': new Blob(['{not json']), 'tokenizer_config.json': new Blob([tc]) }),
+    ).catch((e) => e);
     expect(err).toBeInstanceOf(WhetstoneError);
     expect(err.message).toMatch(/^m\/tokenizer\.json: invalid JSON/);
   });
 
   it('rejects a JSON file that is not a tokenizer', async () => {
-    await expect(loadTokenizer(blobSource('m', { 'tokenizer.json': new Blob(['[1,2]']), 'tokenizer_config.json': new Blob([tc]) }))).rejects.toThrow(
-      /m\/tokenizer\.json: not a JSON object/,
-    );
-    await expect(loadTokenizer(blobSource('m', { 'tokenizer.json': new Blob(['{"a":1}']), 'tokenizer_config.json': new Blob([tc]) }))).rejects.toThrow(
-      /m\/tokenizer\.json: no "model"/,
-    );
+    await expect(
+      loadTokenizer(blobSource('m', { 'tokenizer.json': new Blob(['[1,2]']), 'tokenizer_config.json': new Blob([tc]) })),
+    ).rejects.toThrow(/m\/tokenizer\.json: not a JSON object/);
+    await expect(
+      loadTokenizer(blobSource('m', { 'tokenizer.json': new Blob(['{"a":1}']), 'tokenizer_config.json': new Blob([tc]) })),
+    ).rejects.toThrow(/m\/tokenizer\.json: no "model"/);
   });
 });
