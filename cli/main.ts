@@ -4,12 +4,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import * as tf from '@tensorflow/tfjs';
 import { UsageError } from './args';
 import { coreCommands } from './core-commands';
+import { trainCommands } from './train-commands';
 
 export type Command = (argv: string[]) => Promise<unknown>;
 
-const commands: Record<string, Command> = { ...coreCommands };
+const commands: Record<string, Command> = { ...coreCommands, ...trainCommands };
 
 function quietDawn(): void {
   // Dawn complains on stderr when XDG_RUNTIME_DIR is unset; give it a private one.
@@ -25,6 +27,7 @@ commands: inspect, tokenize, forward, generate, train, export, eval, data check,
 
 async function main(): Promise<void> {
   quietDawn();
+  tf.env().set('PROD', true); // no "install tfjs-node" banner, no debug checks
   const [name, ...rest] = process.argv.slice(2);
   if (!name || name === '--help' || name === '-h') {
     process.stdout.write(`${USAGE}\n`);

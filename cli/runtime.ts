@@ -1,6 +1,5 @@
 // What every engine-using command does first: pick the backend (reported on stderr), quiet tfjs's
 // Node banner, and load models, adapters and tokenizers from folders.
-import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName, type BackendInfo } from '../src/core/backend';
 import { loadModel, type CausalLM } from '../src/core/models/model';
 import { loadPeftAdapter } from '../src/core/lora';
@@ -15,7 +14,6 @@ export function log(msg: string): void {
 export async function startBackend(args: Parsed): Promise<BackendInfo> {
   const want = args.str('backend');
   if (want !== undefined && want !== 'cpu' && want !== 'webgpu') throw new UsageError(`--backend must be cpu or webgpu, got ${want}`);
-  tf.env().set('PROD', true); // no "install tfjs-node" banner, no debug checks
   const info = await initBackend(want as BackendName | undefined);
   const adapter = info.adapter ? ` (${info.adapter.description || info.adapter.vendor})` : '';
   log(`backend: ${info.backend}${adapter}${info.fallbackReason ? ` — ${info.fallbackReason}` : ''}`);

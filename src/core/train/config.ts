@@ -2,7 +2,8 @@
 // trainer, the full-state checkpoint, the exports (PEFT config, scale-out recipe), the CLI and the app.
 import { ConfigError } from '../errors';
 
-export type TrainMode = 'text' | 'completion' | 'chat';
+import type { TrainMode } from '../data/tokenize';
+export type { TrainMode };
 export type Schedule = 'constant' | 'linear' | 'cosine';
 
 export interface LoraSettings {
@@ -56,7 +57,8 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   method: 'lora',
   lora: { r: 8, alpha: 16, dropout: 0.05, targets: 'all-linear', rslora: false },
   lr: 2e-4,
-  schedule: 'linear',
+  // Constant by default: a run extended with --resume then follows the same learning rates as one longer run.
+  schedule: 'constant',
   warmup: 0,
   weightDecay: 0,
   clip: 1,
@@ -77,7 +79,9 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
 };
 
 /** Fills defaults and checks ranges; the message names the field. */
-export function resolveTrainConfig(partial: Partial<TrainConfig> & { lora?: Partial<LoraSettings> }): TrainConfig {
+export type TrainConfigInput = Omit<Partial<TrainConfig>, 'lora'> & { lora?: Partial<LoraSettings> };
+
+export function resolveTrainConfig(partial: TrainConfigInput): TrainConfig {
   const c: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...partial, lora: { ...DEFAULT_TRAIN_CONFIG.lora, ...(partial.lora ?? {}) } };
   const check = (ok: boolean, field: string, what: string) => {
     if (!ok) throw new ConfigError(`training setting ${field}: ${what}`);

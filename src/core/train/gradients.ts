@@ -3,11 +3,13 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/model';
 import type { ForwardOptions } from '../models/layers';
-import { causalLmLoss } from './loss';
+import { causalLmLoss, tokenAccuracyCounts } from './loss';
 
 export interface LossAndGrads {
   loss: tf.Scalar;
   grads: Map<string, tf.Tensor>;
+  /** Correct and total predicted tokens [2], when asked for (computed from the same logits). */
+  accuracy?: tf.Tensor1D;
 }
 
 /** Forward + loss + backward. The caller owns (and disposes) the returned tensors. */
@@ -17,14 +19,23 @@ export function lossAndGrads(
   labels: tf.Tensor2D,
   vars: Map<string, tf.Variable>,
   opts: ForwardOptions = {},
+  withAccuracy = false,
 ): LossAndGrads {
+  let accuracy: tf.Tensor1D | undefined;
   const list = [...vars.values()];
   // Gradients may be asked for frozen variables too (e.g. the base under an adapter, for inspection).
   const frozen = list.filter((v) => !v.trainable);
   for (const v of frozen) v.trainable = true;
   let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
   try {
-    result = tf.variableGrads(() => causalLmLoss(model.forward(inputIds, opts), labels), list);
+    result = tf.variableGrads(() => {
+      const logits = model.forward(inputIds, opts);
+      if (withAccuracy) {
+        const { correct, total } = tokenAccuracyCounts(logits, labels);
+        accuracy = tf.keep(tf.stack([correct, total]) as tf.Tensor1D);
+      }
+      return causalLmLoss(logits, labels);
+    }, list);
   } finally {
     for (const v of frozen) v.trainable = false;
   }
@@ -34,5 +45,5 @@ export function lossAndGrads(
     const g = grads[v.name];
     byName.set(name, g ?? tf.zerosLike(v));
   }
-  return { loss: value, grads: byName };
+  return { loss: value, grads: byName, accuracy };
 }
