@@ -252,7 +252,7 @@ async function trainCommand(argv: string[]) {
     return summary;
   }
 
-  const { train, val } = resume ? splitData(data.sequences, config) : splitData(data.sequences, config);
+  const { train, val } = splitData(data.sequences, config);
   log(`split: ${train.length} train, ${val.length} validation`);
   const s = await trainOnce(ctx, train, val, resume);
   return { steps: s.steps, train_loss: s.train_loss, val_loss: s.val_loss, best_val_loss: s.best_val_loss, stopped_early: s.stopped_early };
@@ -332,7 +332,18 @@ async function exportCommand(argv: string[]) {
   const dataFile = args.str('data') ?? (state.meta.data.file as string | undefined);
   if (!dataFile || !fs.existsSync(dataFile)) throw new UsageError(`the training data ${dataFile ?? '(unknown)'} is not there; give it with --data FILE`);
   const data = await prepareData(await fileBlob(dataFile), dataFile, tok, state.meta.config);
-  const files = exportRecipe({ config: state.meta.config, baseModel: state.meta.base.name, sequences: data.sequences, examples: data.dataset.examples, format: data.dataset.format, modelType: state.meta.base.modelType });
+  // tokenized.jsonl holds exactly the training split Whetstone trained on; the validation split goes beside it.
+  const { train, val } = splitData(data.sequences, state.meta.config);
+  const files = exportRecipe({
+    config: state.meta.config,
+    baseModel: state.meta.base.name,
+    sequences: train,
+    validation: val,
+    examples: data.dataset.examples,
+    format: data.dataset.format,
+    modelType: state.meta.base.modelType,
+    chatTemplate: data.chatTemplateFallback ? tok.effectiveChatTemplate : null,
+  });
   writeFiles(out, files);
   return { format, out, files: [...files.keys()].sort() };
 }
