@@ -2,6 +2,7 @@
 // are judged by (max |Δ| / max |ref|).
 import path from 'node:path';
 import fs from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { openSafetensors } from '../src/core/safetensors';
 import { dirSource } from '../cli/node-files';
@@ -47,4 +48,40 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
     den = Math.max(den, Math.abs(b[i]));
   }
   return den === 0 ? num : num / den;
+}
+
+const PAIRS: Record<string, [string, string]> = {
+  gpt2: ['model-gpt2', 'tok-gpt2'],
+  llama: ['model-llama', 'tok-llama'],
+  qwen2: ['model-qwen2', 'tok-qwen2'],
+};
+
+/** A temporary folder holding a fixture model and its matching fixture tokenizer, as users' folders do. */
+export function modelFolder(family: 'gpt2' | 'llama' | 'qwen2'): string {
+  const [model, tok] = PAIRS[family];
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `whetstone-${family}-`));
+  for (const src of [model, tok]) {
+    for (const f of fs.readdirSync(fixture(src))) {
+      if (f.startsWith('reference')) continue;
+      fs.copyFileSync(path.join(fixture(src), f), path.join(dir, f));
+    }
+  }
+  return dir;
+}
+
+/** A small sentiment task as prompt → completion JSONL: the label follows from one word of the prompt. */
+export function sentimentJsonl(n: number, seed = 1): string {
+  const good = ['love', 'like', 'enjoy', 'adore'];
+  const bad = ['hate', 'dislike', 'loathe', 'detest'];
+  const things = ['this film', 'the food', 'my phone', 'the bank', 'that song', 'the weather'];
+  let x = seed;
+  const next = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) >>> 8) / 16777216;
+  const lines: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const pos = i % 2 === 0;
+    const verb = (pos ? good : bad)[Math.floor(next() * 4)];
+    const thing = things[Math.floor(next() * things.length)];
+    lines.push(JSON.stringify({ prompt: `I ${verb} ${thing}. Sentiment:`, completion: pos ? ' good' : ' bad' }));
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -1,5 +1,5 @@
 // Hugging Face's causal-LM loss: logits[:, :-1] predict labels[:, 1:]; labels -100 are ignored; the mean is
-// over the remaining positions. Gathers the target log-probability instead of a one-hot [N, V] tensor.
+// over the remaining positions. The target logit is picked by a one-hot product (see tokenLosses).
 import * as tf from '@tensorflow/tfjs';
 
 export const IGNORE_INDEX = -100;
@@ -19,8 +19,9 @@ export function tokenLosses(logits: tf.Tensor3D, targets: tf.Tensor1D, mask: tf.
   const [b, t, v] = logits.shape;
   const flat = tf.slice(logits, [0, 0, 0], [b, t - 1, v]).reshape([b * (t - 1), v]) as tf.Tensor2D; // [N, V]
   const logZ = tf.logSumExp(flat, 1); // [N]
-  const rows = tf.range(0, b * (t - 1), 1, 'int32');
-  const picked = tf.gather(flat.reshape([-1]), tf.add(tf.mul(rows, tf.scalar(v, 'int32')), tf.cast(targets, 'int32'))); // [N]
+  // The target logit through a one-hot product: its gradient is one multiply, where a gather's would be
+  // an unsorted segment sum over N·V segments (very slow on the CPU backend).
+  const picked = tf.sum(tf.mul(flat, tf.oneHot(tf.cast(targets, 'int32'), v)), 1); // [N]
   return tf.mul(tf.sub(logZ, picked), mask) as tf.Tensor1D;
 }
 
