@@ -22,6 +22,7 @@ import { LoraAdapter, loraScale, type LoraConfig } from '../src/core/lora';
 import { exportPeftAdapter } from '../src/core/export/peft';
 import { exportFullModel, exportMergedModel } from '../src/core/export/merged';
 import { exportRecipe } from '../src/core/export/recipe';
+import { DEMO_DATASETS, runDemo, type DemoDataset } from '../src/core/demo';
 
 const TRAIN_FLAGS = {
   model: { type: 'string' },
@@ -370,3 +371,26 @@ async function dataCommand(argv: string[]) {
 }
 
 export const trainCommands: Record<string, Command> = { train: trainCommand, eval: evalCommand, export: exportCommand, data: dataCommand };
+
+async function demoCommand(argv: string[]) {
+  const args = parse(argv, { dataset: { type: 'string' }, steps: { type: 'string' }, model: { type: 'string' }, 'data-dir': { type: 'string' } });
+  const dataset = (args.str('dataset') ?? 'support') as DemoDataset;
+  if (!(dataset in DEMO_DATASETS)) throw new UsageError(`--dataset must be one of ${Object.keys(DEMO_DATASETS).join(', ')}, got ${dataset}`);
+  const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+  const modelDir = args.str('model') ?? path.join(root, 'public', 'models', 'default');
+  const dataDir = args.str('data-dir') ?? path.join(root, 'public', 'data');
+  await startBackend(args);
+  log(`demo: ${dataset} on ${modelDir}`);
+  const result = await runDemo({
+    model: dirSource(modelDir),
+    data: (name) => fileBlob(path.join(dataDir, name)),
+    dataset,
+    steps: args.int('steps'),
+    onEvent: progressPrinter(),
+    onPhase: (p) => log(`demo: ${p}`),
+  });
+  for (const s of result.samples) log(`\nprompt: ${s.prompt}\n  before: ${s.before}\n  after:  ${s.after}`);
+  return result;
+}
+
+trainCommands.demo = demoCommand;
