@@ -8,10 +8,11 @@ import * as tf from '@tensorflow/tfjs';
 import { UsageError } from './args';
 import { coreCommands } from './core-commands';
 import { trainCommands } from './train-commands';
+import { benchCommands } from './bench-command'; // [bench] issue 6
 
 export type Command = (argv: string[]) => Promise<unknown>;
 
-const commands: Record<string, Command> = { ...coreCommands, ...trainCommands };
+const commands: Record<string, Command> = { ...coreCommands, ...trainCommands, ...benchCommands };
 
 function quietDawn(): void {
   // Dawn complains on stderr when XDG_RUNTIME_DIR is unset; give it a private one.

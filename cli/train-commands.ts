@@ -12,7 +12,7 @@ import { loadModel, CausalLM } from '../src/core/models/model';
 import { parseModelConfig } from '../src/core/hf-config';
 import { loadTokenizer, type WhetTokenizer } from '../src/core/tokenizer';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from '../src/core/train/config';
-import { baseIdentity, foldsOf, prepareData, setupMethod, splitData, tokenizerHash } from '../src/core/train/job';
+import { assertTokenizerFits, baseIdentity, foldsOf, prepareData, setupMethod, splitData, tokenizerHash } from '../src/core/train/job';
 import { Trainer, type TrainEvent, type TrainSummary } from '../src/core/train/trainer';
 import { evaluateSequences } from '../src/core/train/evaluate';
 import { applyState, decodeState, encodeState, CheckpointError, type FullState } from '../src/core/checkpoint';
@@ -151,6 +151,7 @@ interface RunContext {
 /** One training run on (train, val); writes state, metrics and the adapter or model into ctx.out. */
 async function trainOnce(ctx: RunContext, train: Sequence[], val: Sequence[], resume: FullState | null): Promise<TrainSummary> {
   const model = await loadModel(dirSource(ctx.modelDir));
+  assertTokenizerFits(model, ctx.tok, `${ctx.modelDir}/tokenizer.json`);
   const base = await baseIdentity(model, path.resolve(ctx.modelDir));
   if (resume && resume.meta.base.configHash !== base.configHash) {
     throw new CheckpointError(`the state was trained on a different base model (${resume.meta.base.name}, ${resume.meta.base.modelType}); --model ${ctx.modelDir} does not match`);
@@ -277,6 +278,7 @@ async function evalCommand(argv: string[]) {
   await startBackend(args);
   const model = await openModel(args);
   const tok = await loadTokenizer(dirSource(args.need('model')));
+  assertTokenizerFits(model, tok, `${args.need('model')}/tokenizer.json`);
   const data = await prepareData(await fileBlob(dataFile), dataFile, tok, config, { columns: columnsOf(args) });
   const r = await evaluateSequences(model, data.sequences, config.batchSize, tok.padTokenId ?? tok.eosTokenId ?? 0);
   return { loss: r.loss, perplexity: r.perplexity, token_accuracy: r.accuracy, examples: data.dataset.examples.length };

@@ -7,7 +7,7 @@ import { loadTokenizer, type WhetTokenizer } from './tokenizer';
 import type { CausalLM } from './models/model';
 import { generate } from './generate';
 import { resolveTrainConfig, type TrainConfig } from './train/config';
-import { prepareData, setupMethod, splitData } from './train/job';
+import { assertTokenizerFits, prepareData, setupMethod, splitData } from './train/job';
 import { evaluateSequences } from './train/evaluate';
 import { Trainer, type TrainEvent } from './train/trainer';
 import type { Example } from './data';
@@ -115,6 +115,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoResult> {
   opts.onPhase?.('load');
   const model = await loadModel(opts.model);
   const tok = await loadTokenizer(opts.model);
+  assertTokenizerFits(model, tok);
   const config = resolveTrainConfig({ valRatio: 0, evalEvery: 0, seed: 1, ...spec.settings, steps: opts.steps ?? spec.settings.steps ?? 100 });
   const data = await prepareData(await opts.data(spec.train), spec.train, tok, config);
   let train = data.sequences;

@@ -79,6 +79,18 @@ export class AdamW {
     }
   }
 
+  /**
+   * clipByGlobalNorm + apply; returns the gradient norm before clipping (the caller disposes it).
+   * [fused kernels] With them on, the clipping is folded into the update kernel (src/core/kernels).
+   */
+  clipAndApply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, maxNorm: number): tf.Scalar {
+    const names = [...grads.keys()];
+    const clipped = clipByGlobalNorm([...grads.values()], maxNorm);
+    this.apply(params, new Map(names.map((n, i) => [n, clipped.grads[i]])), lr);
+    tf.dispose(clipped.grads);
+    return clipped.norm;
+  }
+
   dispose(): void {
     for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
     this.m.clear();

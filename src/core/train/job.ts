@@ -48,6 +48,13 @@ export async function baseIdentity(model: CausalLM, name: string): Promise<BaseI
   };
 }
 
+/** A tokenizer whose ids run past the model's vocabulary would index outside the embedding: refuse it. */
+export function assertTokenizerFits(model: CausalLM, tok: WhetTokenizer, label = 'the tokenizer'): void {
+  if (tok.vocabSize > model.config.vocabSize) {
+    throw new WhetstoneError('tokenizer', `${label} has ${tok.vocabSize} tokens but the model's vocabulary is ${model.config.vocabSize}: they do not belong together`);
+  }
+}
+
 /** Imports, checks mode against format, tokenizes; errors name the file (and line) as import does. */
 export async function prepareData(
   blob: Blob,
