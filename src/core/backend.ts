@@ -126,6 +126,56 @@ function watchDeviceLoss(): void {
   });
 }
 
+/**
+ * After a lost device: drops the dead WebGPU backend and registers a fresh one on a new device (tensors of
+ * the old one are gone: reload the model and the last checkpoint). On the CPU backend it does nothing.
+ */
+export async function reinitBackend(): Promise<BackendInfo> {
+  if (!current || current.backend !== 'webgpu') return current ?? initBackend();
+  const webgpu = await import('@tensorflow/tfjs-backend-webgpu');
+  try {
+    tf.removeBackend('webgpu');
+  } catch {
+    // Disposing a backend whose device is gone may throw; it is being replaced anyway.
+  }
+  tf.registerBackend(
+    'webgpu',
+    async () => {
+      const gpu = navigatorGpu() as unknown as GPU;
+      const adapter = (await gpu.requestAdapter({ powerPreference: 'high-performance' }))!;
+      const features: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+      const l = adapter.limits;
+      const device = await adapter.requestDevice({
+        requiredFeatures: features,
+        requiredLimits: {
+          maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+          maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+          maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+          maxBufferSize: l.maxBufferSize,
+          maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+          maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+        },
+      });
+      return new webgpu.WebGPUBackend(device, (adapter as unknown as { info?: GPUAdapterInfo }).info);
+    },
+    3,
+  );
+  if (!(await tf.setBackend('webgpu'))) throw new DeviceError('the GPU could not be re-initialised after the device was lost');
+  lostMessage = null;
+  watchDeviceLoss();
+  return current;
+}
+
+/**
+ * The error to report for a failure `e`: a DeviceError when the GPU device was lost (the loss may be
+ * reported a moment after the failed read it caused), else `e` itself.
+ */
+export async function deviceErrorFor(e: unknown): Promise<unknown> {
+  if (e instanceof DeviceError || current?.backend !== 'webgpu') return e;
+  for (let i = 0; i < 50 && !lostMessage; i++) await new Promise((r) => setTimeout(r, 10));
+  return lostMessage ? new DeviceError(lostMessage) : e;
+}
+
 /** Throws a DeviceError when the GPU device was lost: call between steps so a loss never hangs a run. */
 export function assertDeviceAlive(): void {
   if (lostMessage) throw new DeviceError(lostMessage);

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/model';
 import type { Sequence } from '../data/tokenize';
 import { createRng, type Rng } from '../random';
-import { assertDeviceAlive } from '../backend';
+import { assertDeviceAlive, deviceErrorFor } from '../backend';
 import { AdamW, clipByGlobalNorm } from './adamw';
 import { epochOrder, makeBatch } from './batching';
 import { evaluateSequences, type EvalResult } from './evaluate';
@@ -343,8 +343,16 @@ export class Trainer {
     for (const [name, t] of this.best) this.trainables.get(name)!.assign(t);
   }
 
-  /** Runs until the total step count, early stopping, or stop(). */
+  /** Runs until the total step count, early stopping, or stop(). A lost GPU device rejects with a DeviceError. */
   async run(): Promise<TrainSummary> {
+    try {
+      return await this.#run();
+    } catch (e) {
+      throw await deviceErrorFor(e);
+    }
+  }
+
+  async #run(): Promise<TrainSummary> {
     const c = this.config;
     const hasVal = this.#opts.val.length > 0;
     this.#takeSnapshot();
