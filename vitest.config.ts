@@ -5,7 +5,7 @@ const onBothBackends = ['tests/unit/core/models/**/*.test.ts', 'tests/unit/core/
 
 export default defineConfig({
   test: {
-    testTimeout: 120_000,
+    testTimeout: 300_000,
     hookTimeout: 120_000,
     maxWorkers: 2,
     projects: [

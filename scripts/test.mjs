@@ -43,6 +43,13 @@ if (!fs.existsSync(swiftshader) || !have('chromium') || !vulkanLoader()) {
 }
 if (!fs.existsSync(swiftshader)) fail(`${swiftshader} is missing after installing chromium: WebGPU tests cannot run`);
 
+// Dawn warns on every start without a private runtime dir; give it one.
+if (!process.env.XDG_RUNTIME_DIR) {
+  const dir = path.join('/tmp', `whetstone-xdg-${process.getuid?.() ?? 0}`);
+  fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  process.env.XDG_RUNTIME_DIR = dir;
+}
+
 // 3. Suites.
 let passed = 0;
 let failed = 0;
