@@ -1,0 +1,225 @@
+// One benchmark run: a random-weight model of the given shape trains on random token batches, one full
+// step at a time (forward + loss + backward + gradient clipping + AdamW), through the fused kernels or the
+// plain-op path. Measures wall time per step (median after warm-up), kernels per step (tf.profile), GPU
+// dispatches and GPU time per step (WebGPU), peak memory and the tensor count before and after.
+import * as tf from '@tensorflow/tfjs';
+import { createRandomModel, type CausalLM } from '../src/core/models/model';
+import { createLora } from '../src/core/lora';
+import { lossAndGrads } from '../src/core/train/gradients';
+import { AdamW } from '../src/core/train/adamw';
+import { createRng } from '../src/core/random';
+import { setFusedKernels, fusedKernelsEnabled } from '../src/core/kernels';
+import { configOf, type ShapeDims } from './shapes';
+
+export interface RunOptions {
+  steps: number;
+  warmup: number;
+  lr: number;
+  clip: number;
+  weightDecay: number;
+  seed: number;
+  /** Also run this many steps and report the tensor count after step 10 and after the last one. */
+  leakSteps?: number;
+  log?: (msg: string) => void;
+}
+
+export interface PathResult {
+  path: 'fused' | 'naive';
+  tokensPerSecond: number;
+  msPerStep: number;
+  kernelsPerStep: number;
+  /** WebGPU compute dispatches in one step (programs run); null on the CPU backend. */
+  dispatchesPerStep: number | null;
+  gpuMsPerStep: number | null;
+  wallOverGpu: number | null;
+  peakBytes: number;
+  tensorsBefore: number;
+  tensorsAfter: number;
+  firstLoss: number;
+  lastLoss: number;
+  parameters: number;
+  trainableParameters: number;
+  kernelsByName: Record<string, number>;
+  tensorsAt10?: number;
+  tensorsAtN?: number;
+  leakSteps?: number;
+}
+
+interface Batch {
+  ids: tf.Tensor2D;
+}
+
+function randomBatches(dims: ShapeDims, n: number, seed: number): Batch[] {
+  const rng = createRng(seed);
+  return Array.from({ length: n }, () => {
+    const data = new Int32Array(dims.batch * dims.seq);
+    for (let i = 0; i < data.length; i++) data[i] = rng.nextInt(dims.vocab);
+    return { ids: tf.tensor2d(data, [dims.batch, dims.seq], 'int32') };
+  });
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+interface WebGpuBackendLike {
+  runWebGPUProgram: (...args: unknown[]) => unknown;
+}
+
+/** Counts WebGPU programs run while `f` runs (null on other backends). */
+async function countDispatches<T>(f: () => Promise<T>): Promise<{ result: T; dispatches: number | null }> {
+  if (tf.getBackend() !== 'webgpu') return { result: await f(), dispatches: null };
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
+  const original = backend.runWebGPUProgram;
+  let dispatches = 0;
+  backend.runWebGPUProgram = function (this: unknown, ...args: unknown[]) {
+    dispatches++;
+    return original.apply(this, args);
+  };
+  try {
+    return { result: await f(), dispatches };
+  } finally {
+    backend.runWebGPUProgram = original;
+  }
+}
+
+function hasTimestampQuery(): boolean {
+  if (tf.getBackend() !== 'webgpu') return false;
+  const device = (tf.backend() as unknown as { device?: { features?: { has(f: string): boolean } } }).device;
+  return device?.features?.has('timestamp-query') ?? false;
+}
+
+/** Runs one path (fused or naive) on a fresh model of `dims`. */
+export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions): Promise<PathResult> {
+  const log = opts.log ?? (() => {});
+  const previous = fusedKernelsEnabled();
+  setFusedKernels(fused);
+  // Seeds start at 1: tfjs treats seed 0 as "no seed", which would make the first tensor differ per call.
+  const model: CausalLM = createRandomModel(configOf(dims), opts.seed + 1);
+  let trainables: Map<string, tf.Variable>;
+  if (dims.loraR > 0) {
+    const adapter = createLora(model, { r: dims.loraR, alpha: 2 * dims.loraR, dropout: 0, targetModules: 'all-linear', useRslora: false, fanInFanOut: dims.family === 'gpt2' }, opts.seed + 1);
+    trainables = adapter.namedVariables();
+  } else {
+    model.setTrainable(true);
+    trainables = model.params;
+  }
+  let trainableParameters = 0;
+  for (const v of trainables.values()) trainableParameters += v.size;
+  const parameters = model.numParameters() + (model.adapter?.numParameters() ?? 0);
+  const optimizer = new AdamW({ weightDecay: opts.weightDecay, noDecay: (name) => model.family.isNormOrBias(name) });
+  const batches = randomBatches(dims, 2, opts.seed + 2);
+  let stepIndex = 0;
+  let completed = 0;
+  let tensorsAt10: number | null = null;
+  /** Call after each step's outputs are disposed: the tensor count after step 10 is the leak check's base. */
+  const finished = () => {
+    completed++;
+    if (completed === 10) tensorsAt10 = tf.memory().numTensors;
+  };
+
+  /** One full training step; returns the loss (the caller disposes it). */
+  const step = (): tf.Scalar => {
+    const { ids } = batches[stepIndex++ % batches.length];
+    const { loss, grads } = lossAndGrads(model, ids, ids, trainables, { training: true });
+    const norm = optimizer.clipAndApply(trainables, grads, opts.lr, opts.clip);
+    tf.dispose([...grads.values(), norm]);
+    return loss;
+  };
+  const timedStep = async (): Promise<{ ms: number; loss: number }> => {
+    const t0 = performance.now();
+    const loss = step();
+    const [value] = await loss.data();
+    const ms = performance.now() - t0;
+    loss.dispose();
+    finished();
+    return { ms, loss: value };
+  };
+
+  try {
+    const label = fused ? 'fused' : 'naive';
+    // The first step compiles shaders and creates the optimizer moments; the tensor count is taken after it.
+    const first = await timedStep();
+    log(`${label}: first step ${first.ms.toFixed(0)} ms, loss ${first.loss.toFixed(4)}`);
+    const tensorsBefore = tf.memory().numTensors;
+    for (let i = 0; i < opts.warmup; i++) await timedStep();
+
+    // Kernel invocations, dispatches and peak memory of one step.
+    let profileLoss: tf.Tensor | null = null;
+    const { result: info, dispatches } = await countDispatches(() =>
+      tf.profile(() => {
+        profileLoss = step();
+        return profileLoss;
+      }),
+    );
+    await profileLoss!.data();
+    (profileLoss as tf.Tensor | null)?.dispose();
+    finished();
+    const kernelsByName: Record<string, number> = {};
+    for (const k of info.kernels) kernelsByName[k.name] = (kernelsByName[k.name] ?? 0) + 1;
+    const sortedByName = Object.fromEntries(Object.entries(kernelsByName).sort((a, b) => b[1] - a[1]));
+
+    // GPU time of one step from timestamp queries (each program timed on its own).
+    let gpuMsPerStep: number | null = null;
+    if (hasTimestampQuery()) {
+      let timedLoss: tf.Tensor | null = null;
+      const timing = await tf.time(() => {
+        timedLoss = step();
+      });
+      await timedLoss!.data();
+      (timedLoss as tf.Tensor | null)?.dispose();
+      finished();
+      gpuMsPerStep = timing.kernelMs as number;
+    }
+
+    const times: number[] = [];
+    let lastLoss = first.loss;
+    for (let i = 0; i < opts.steps; i++) {
+      const r = await timedStep();
+      times.push(r.ms);
+      lastLoss = r.loss;
+    }
+    const msPerStep = median(times);
+    log(`${label}: ${msPerStep.toFixed(1)} ms/step (median of ${times.length}), ${info.kernels.length} kernels/step`);
+    const tensorsAfter = tf.memory().numTensors;
+
+    const result: PathResult = {
+      path: label,
+      tokensPerSecond: (dims.batch * dims.seq * 1000) / msPerStep,
+      msPerStep,
+      kernelsPerStep: info.kernels.length,
+      dispatchesPerStep: dispatches,
+      gpuMsPerStep,
+      wallOverGpu: gpuMsPerStep ? msPerStep / gpuMsPerStep : null,
+      peakBytes: info.peakBytes,
+      tensorsBefore,
+      tensorsAfter,
+      firstLoss: first.loss,
+      lastLoss,
+      parameters,
+      trainableParameters,
+      kernelsByName: sortedByName,
+    };
+
+    if (opts.leakSteps !== undefined) {
+      while (completed < opts.leakSteps) {
+        const loss = step();
+        await loss.data();
+        loss.dispose();
+        finished();
+        if (completed % 50 === 0) log(`${label}: leak check ${completed}/${opts.leakSteps}, ${tf.memory().numTensors} tensors`);
+      }
+      result.tensorsAt10 = tensorsAt10 ?? undefined;
+      result.tensorsAtN = tf.memory().numTensors;
+      result.leakSteps = completed;
+    }
+    return result;
+  } finally {
+    optimizer.dispose();
+    for (const b of batches) b.ids.dispose();
+    model.dispose();
+    setFusedKernels(previous);
+  }
+}
