@@ -3,7 +3,7 @@
 // mask view. No tfjs here: it stays small and starts fast. tokenize.worker.ts exposes it.
 import { blobSource } from '../src/core/files';
 import { loadTokenizer, type WhetTokenizer } from '../src/core/tokenizer';
-import { Sha256 } from '../src/core/sha256';
+import { hashBlob } from '../src/core/hashes';
 import { importDataset, detectFileType } from '../src/core/data/import';
 import { jsonlRecords, jsonArrayRecords } from '../src/core/data/json';
 import { csvRecords } from '../src/core/data/csv';
@@ -51,16 +51,6 @@ const PREVIEW = 20;
 let tokReady: Promise<WhetTokenizer> | null = null;
 let tokHash = '';
 
-async function hashBlob(blob: Blob): Promise<string> {
-  const h = new Sha256();
-  const reader = blob.stream().getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    h.update(value);
-  }
-  return h.digestHex();
-}
 
 /** The first record's keys (JSON) or header (CSV), for the column mapping; [] when unreadable. */
 async function firstColumns(file: File): Promise<string[]> {

@@ -44,7 +44,8 @@ async function exposeNodeWebGpu(): Promise<void> {
   if (navigatorGpu() || !g.process?.versions?.node) return;
   if (!process.env.VK_ICD_FILENAMES && !process.env.VK_DRIVER_FILES) {
     const swiftshader = '/usr/lib/chromium/vk_swiftshader_icd.json';
-    const fs = await import('node:fs');
+    const nodeFs = 'node:fs';
+    const fs = (await import(/* @vite-ignore */ nodeFs)) as typeof import('node:fs');
     if (fs.existsSync(swiftshader)) process.env.VK_ICD_FILENAMES = swiftshader;
   }
   const name = 'webgpu';

@@ -5,7 +5,9 @@ import type * as tf from '@tensorflow/tfjs';
 import { importDataset, type ImportedDataset, type ColumnMapping } from '../data';
 import { tokenizeExamples, modeAcceptsFormat, type Sequence, type TokenizeStats } from '../data/tokenize';
 import { trainValSplit, kFolds } from '../data/split';
-import { Sha256, sha256Hex } from '../sha256';
+import { sha256Hex } from '../sha256';
+import { hashBlob } from '../hashes';
+export { hashBlob, tokenizerHash } from '../hashes';
 import type { WhetTokenizer } from '../tokenizer';
 import type { CausalLM } from '../models/model';
 import { createLora, TARGET_PRESETS } from '../lora';
@@ -20,22 +22,6 @@ export interface PreparedData {
   chatTemplateFallback: boolean;
   /** sha256 of the data file's bytes. */
   datasetHash: string;
-}
-
-/** sha256 of a Blob, streamed (never the whole file in one buffer). */
-export async function hashBlob(blob: Blob): Promise<string> {
-  const h = new Sha256();
-  const reader = blob.stream().getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    h.update(value);
-  }
-  return h.digestHex();
-}
-
-export async function tokenizerHash(tok: WhetTokenizer): Promise<string> {
-  return sha256Hex(new TextEncoder().encode(JSON.stringify([tok.tokenizerJson, tok.tokenizerConfig, tok.chatTemplate])));
 }
 
 export async function baseIdentity(model: CausalLM, name: string): Promise<BaseIdentity> {

@@ -103,6 +103,8 @@ export class Trainer {
   #lastGood: Snapshot | null = null;
   #paused: { promise: Promise<void>; resolve: () => void } | null = null;
   #stopRequested = false;
+  /** The model's own dropout, put back by dispose() (a run may override it). */
+  #savedDropout: CausalLM['config']['dropout'];
 
   constructor(model: CausalLM, opts: TrainerOptions) {
     if (opts.train.length === 0) throw new Error('the training split is empty');
@@ -128,6 +130,7 @@ export class Trainer {
       lastValLoss: null,
       stoppedEarly: false,
     };
+    this.#savedDropout = model.config.dropout;
     if (opts.config.modelDropout !== null) {
       const p = opts.config.modelDropout;
       model.config.dropout = { embedding: p, attention: p, residual: p };
@@ -395,6 +398,7 @@ export class Trainer {
   }
 
   dispose(): void {
+    this.model.config.dropout = this.#savedDropout;
     this.#dropSnapshot();
     if (this.best) tf.dispose([...this.best.values()]);
     this.best = null;
