@@ -100,7 +100,18 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
   const model: CausalLM = createRandomModel(configOf(dims), opts.seed + 1);
   let trainables: Map<string, tf.Variable>;
   if (dims.loraR > 0) {
-    const adapter = createLora(model, { r: dims.loraR, alpha: 2 * dims.loraR, dropout: 0, targetModules: 'all-linear', useRslora: false, fanInFanOut: dims.family === 'gpt2' }, opts.seed + 1);
+    const adapter = createLora(
+      model,
+      {
+        r: dims.loraR,
+        alpha: 2 * dims.loraR,
+        dropout: 0,
+        targetModules: 'all-linear',
+        useRslora: false,
+        fanInFanOut: dims.family === 'gpt2',
+      },
+      opts.seed + 1,
+    );
     trainables = adapter.namedVariables();
   } else {
     model.setTrainable(true);

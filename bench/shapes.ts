@@ -25,8 +25,30 @@ export type ShapeOverrides = Partial<Pick<ShapeDims, 'layers' | 'd' | 'heads' | 
 const PRESETS: Record<ShapeName, ShapeDims> = {
   tiny: { family: 'gpt2', layers: 2, d: 64, heads: 4, kvHeads: 4, intermediate: 256, seq: 64, batch: 4, vocab: 512, loraR: 0 },
   'gpt-10m': { family: 'gpt2', layers: 6, d: 384, heads: 6, kvHeads: 6, intermediate: 1536, seq: 256, batch: 16, vocab: 512, loraR: 0 },
-  'gpt2-124m': { family: 'gpt2', layers: 12, d: 768, heads: 12, kvHeads: 12, intermediate: 3072, seq: 512, batch: 4, vocab: 50304, loraR: 0 },
-  'smollm2-135m-lora': { family: 'llama', layers: 30, d: 576, heads: 9, kvHeads: 3, intermediate: 1536, seq: 512, batch: 8, vocab: 49152, loraR: 16 },
+  'gpt2-124m': {
+    family: 'gpt2',
+    layers: 12,
+    d: 768,
+    heads: 12,
+    kvHeads: 12,
+    intermediate: 3072,
+    seq: 512,
+    batch: 4,
+    vocab: 50304,
+    loraR: 0,
+  },
+  'smollm2-135m-lora': {
+    family: 'llama',
+    layers: 30,
+    d: 576,
+    heads: 9,
+    kvHeads: 3,
+    intermediate: 1536,
+    seq: 512,
+    batch: 8,
+    vocab: 49152,
+    loraR: 16,
+  },
 };
 
 /**
@@ -47,13 +69,15 @@ export function resolveShape(name: string, o: ShapeOverrides = {}): ShapeDims {
     dims.heads = h;
   }
   if (dims.family === 'gpt2') {
-    if (o.kvHeads !== undefined && o.kvHeads !== dims.heads) throw new Error('--kv-heads applies to Llama shapes only (GPT-2 has one key/value head per query head)');
+    if (o.kvHeads !== undefined && o.kvHeads !== dims.heads)
+      throw new Error('--kv-heads applies to Llama shapes only (GPT-2 has one key/value head per query head)');
     dims.kvHeads = dims.heads;
   } else if (o.heads !== undefined && o.kvHeads === undefined) {
     dims.kvHeads = base.kvHeads > 0 && dims.heads % base.kvHeads === 0 ? base.kvHeads : dims.heads;
   }
   for (const [k, v] of Object.entries(dims)) {
-    if (typeof v === 'number' && k !== 'loraR' && !(Number.isInteger(v) && v > 0)) throw new Error(`${k} must be a positive integer, got ${v}`);
+    if (typeof v === 'number' && k !== 'loraR' && !(Number.isInteger(v) && v > 0))
+      throw new Error(`${k} must be a positive integer, got ${v}`);
   }
   if (dims.d % dims.heads !== 0) throw new Error(`d ${dims.d} is not divisible by heads ${dims.heads}`);
   if (dims.seq < 2) throw new Error('seq must be at least 2 (the loss predicts the next token)');

@@ -7,7 +7,16 @@ import { resolveShape, SHAPE_NAMES, type ShapeOverrides } from '../bench/shapes'
 import { runPath, type PathResult } from '../bench/run';
 import type { Command } from './main';
 
-const DIM_FLAGS = { layers: 'layers', d: 'd', heads: 'heads', 'kv-heads': 'kvHeads', seq: 'seq', batch: 'batch', vocab: 'vocab', intermediate: 'intermediate' } as const;
+const DIM_FLAGS = {
+  layers: 'layers',
+  d: 'd',
+  heads: 'heads',
+  'kv-heads': 'kvHeads',
+  seq: 'seq',
+  batch: 'batch',
+  vocab: 'vocab',
+  intermediate: 'intermediate',
+} as const;
 
 function ratio(a: number | null, b: number | null): number | null {
   return a !== null && b !== null && b !== 0 ? a / b : null;
@@ -36,7 +45,8 @@ async function bench(argv: string[]) {
     'by-kernel': { type: 'boolean' },
   });
   const shapeName = args.str('shape') ?? 'tiny';
-  if (!(SHAPE_NAMES as readonly string[]).includes(shapeName)) throw new UsageError(`--shape must be one of ${SHAPE_NAMES.join(', ')}, got ${shapeName}`);
+  if (!(SHAPE_NAMES as readonly string[]).includes(shapeName))
+    throw new UsageError(`--shape must be one of ${SHAPE_NAMES.join(', ')}, got ${shapeName}`);
   const overrides: ShapeOverrides = {};
   for (const [flag, key] of Object.entries(DIM_FLAGS)) {
     const v = args.int(flag);

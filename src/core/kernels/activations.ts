@@ -1,7 +1,7 @@
 // Elementwise fusions: gelu_new, bias + gelu_new, the SiLU gate of SwiGLU (silu(g) · u) and a bias add whose
 // backward is one column sum (dx is dy itself). One kernel forward, one backward, each.
 import * as tf from '@tensorflow/tfjs';
-import { elementwise, f32, perRow, run, sizeOf, type WebGpuBackendLike } from './backend-util';
+import { elementwise, f32, run, sizeOf, type WebGpuBackendLike } from './backend-util';
 import { defineGradient, defineKernel, runKernel } from './register';
 
 const K = Math.sqrt(2 / Math.PI);
@@ -38,15 +38,31 @@ function sigmoidJs(x: number): number {
   return 1 / (1 + Math.exp(-x));
 }
 
-/** Σ over rows of a [rows, cols] view of x → [cols], one workgroup per column. */
+/**
+ * Σ over rows of a [rows, cols] view of x → [cols]: one thread per column walking the rows, so neighbouring
+ * threads read neighbouring addresses and no workgroup barrier is needed.
+ */
 export function columnSumWebGpu(backend: WebGpuBackendLike, x: tf.TensorInfo, cols: number): tf.TensorInfo {
   const rows = sizeOf(x.shape) / cols;
-  const program = perRow('colsum', ['x'], [cols], cols, `
+  const program = elementwise(
+    'colsum',
+    ['x'],
+    [cols],
+    `
     var s = 0.0;
-    for (var r = tid; r < uniforms.rows; r = r + WG) { s = s + x[r * uniforms.cols + row]; }
-    let total = reduceSum(s, tid);
-    if (tid == 0) { result[row] = total; }`, 'rows : i32, cols : i32,', 64);
-  return run(backend, program, [x], [{ type: 'int32', data: [rows] }, { type: 'int32', data: [cols] }]);
+    for (var r = 0; r < uniforms.rows; r = r + 1) { s = s + x[r * uniforms.cols + index]; }
+    result[index] = s;`,
+    'rows : i32, cols : i32,',
+  );
+  return run(
+    backend,
+    program,
+    [x],
+    [
+      { type: 'int32', data: [rows] },
+      { type: 'int32', data: [cols] },
+    ],
+  );
 }
 
 export function columnSumJs(x: Float32Array, cols: number): Float32Array {
@@ -80,7 +96,11 @@ defineKernel({
     return backend.makeTensorInfo(x.shape, 'float32', out);
   },
   webgpu({ dy, x }, backend) {
-    return run(backend, elementwise('gelu_new_grad', ['dy', 'x'], x.shape, 'result[index] = dy[index] * geluNewGrad(x[index]);', '', GELU_WGSL), [dy, x]);
+    return run(
+      backend,
+      elementwise('gelu_new_grad', ['dy', 'x'], x.shape, 'result[index] = dy[index] * geluNewGrad(x[index]);', '', GELU_WGSL),
+      [dy, x],
+    );
   },
 });
 
@@ -105,7 +125,14 @@ defineKernel({
   },
   webgpu({ x, bias }, backend) {
     const cols = bias.shape[0];
-    const program = elementwise('bias_gelu_new', ['x', 'bias'], x.shape, 'result[index] = geluNew(x[index] + bias[index % uniforms.cols]);', 'cols : i32,', GELU_WGSL);
+    const program = elementwise(
+      'bias_gelu_new',
+      ['x', 'bias'],
+      x.shape,
+      'result[index] = geluNew(x[index] + bias[index % uniforms.cols]);',
+      'cols : i32,',
+      GELU_WGSL,
+    );
     return run(backend, program, [x, bias], [{ type: 'int32', data: [cols] }]);
   },
 });
@@ -123,7 +150,14 @@ defineKernel({
   },
   webgpu({ dy, x, bias }, backend) {
     const cols = bias.shape[0];
-    const program = elementwise('bias_gelu_new_grad', ['dy', 'x', 'bias'], x.shape, 'result[index] = dy[index] * geluNewGrad(x[index] + bias[index % uniforms.cols]);', 'cols : i32,', GELU_WGSL);
+    const program = elementwise(
+      'bias_gelu_new_grad',
+      ['dy', 'x', 'bias'],
+      x.shape,
+      'result[index] = dy[index] * geluNewGrad(x[index] + bias[index % uniforms.cols]);',
+      'cols : i32,',
+      GELU_WGSL,
+    );
     const dx = run(backend, program, [dy, x, bias], [{ type: 'int32', data: [cols] }]);
     return [dx, columnSumWebGpu(backend, dx, cols)];
   },
@@ -151,7 +185,14 @@ defineKernel({
     return backend.makeTensorInfo(gate.shape, 'float32', out);
   },
   webgpu({ gate, up }, backend) {
-    const program = elementwise('silu_gate', ['gate', 'up'], gate.shape, 'let g = gate[index]; result[index] = g * sigmoid(g) * up[index];', '', GELU_WGSL);
+    const program = elementwise(
+      'silu_gate',
+      ['gate', 'up'],
+      gate.shape,
+      'let g = gate[index]; result[index] = g * sigmoid(g) * up[index];',
+      '',
+      GELU_WGSL,
+    );
     return run(backend, program, [gate, up]);
   },
 });
@@ -172,8 +213,30 @@ defineKernel({
     return [backend.makeTensorInfo(gate.shape, 'float32', dg), backend.makeTensorInfo(gate.shape, 'float32', du)];
   },
   webgpu({ dy, gate, up }, backend) {
-    const dg = run(backend, elementwise('silu_gate_dg', ['dy', 'gate', 'up'], gate.shape, 'let g = gate[index]; let s = sigmoid(g); result[index] = dy[index] * up[index] * s * (1.0 + g * (1.0 - s));', '', GELU_WGSL), [dy, gate, up]);
-    const du = run(backend, elementwise('silu_gate_du', ['dy', 'gate'], gate.shape, 'let g = gate[index]; result[index] = dy[index] * g * sigmoid(g);', '', GELU_WGSL), [dy, gate]);
+    const dg = run(
+      backend,
+      elementwise(
+        'silu_gate_dg',
+        ['dy', 'gate', 'up'],
+        gate.shape,
+        'let g = gate[index]; let s = sigmoid(g); result[index] = dy[index] * up[index] * s * (1.0 + g * (1.0 - s));',
+        '',
+        GELU_WGSL,
+      ),
+      [dy, gate, up],
+    );
+    const du = run(
+      backend,
+      elementwise(
+        'silu_gate_du',
+        ['dy', 'gate'],
+        gate.shape,
+        'let g = gate[index]; result[index] = dy[index] * g * sigmoid(g);',
+        '',
+        GELU_WGSL,
+      ),
+      [dy, gate],
+    );
     return [dg, du];
   },
 });
@@ -201,7 +264,13 @@ defineKernel({
     return backend.makeTensorInfo(x.shape, 'float32', out);
   },
   webgpu({ x, bias }, backend) {
-    const program = elementwise('bias_add', ['x', 'bias'], x.shape, 'result[index] = x[index] + bias[index % uniforms.cols];', 'cols : i32,');
+    const program = elementwise(
+      'bias_add',
+      ['x', 'bias'],
+      x.shape,
+      'result[index] = x[index] + bias[index % uniforms.cols];',
+      'cols : i32,',
+    );
     return run(backend, program, [x, bias], [{ type: 'int32', data: [bias.shape[0]] }]);
   },
 });
@@ -218,7 +287,10 @@ defineKernel({
 });
 
 // dx is dy itself (the tape accepts the same tensor); db is one column sum.
-defineGradient('WhetBiasAdd', [], (dy) => ({ x: () => dy as tf.Tensor, bias: () => runKernel<tf.Tensor>('WhetColumnSum', { x: dy as tf.Tensor }) }));
+defineGradient('WhetBiasAdd', [], (dy) => ({
+  x: () => dy as tf.Tensor,
+  bias: () => runKernel<tf.Tensor>('WhetColumnSum', { x: dy as tf.Tensor }),
+}));
 
 /** x + bias, bias [C] broadcast over the rows of x [..., C]. */
 export function fusedBiasAdd(x: tf.Tensor, bias: tf.Tensor): tf.Tensor {

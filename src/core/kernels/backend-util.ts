@@ -30,7 +30,13 @@ export interface WebGpuProgram {
 }
 
 export interface WebGpuBackendLike {
-  runWebGPUProgram(program: WebGpuProgram, inputs: TensorInfo[], outputDtype: tf.DataType, uniforms?: Uniform[], output?: TensorInfo): TensorInfo;
+  runWebGPUProgram(
+    program: WebGpuProgram,
+    inputs: TensorInfo[],
+    outputDtype: tf.DataType,
+    uniforms?: Uniform[],
+    output?: TensorInfo,
+  ): TensorInfo;
   makeTensorInfo(shape: number[], dtype: tf.DataType, values?: tf.backend_util.BackendValues): TensorInfo;
   disposeData(dataId: object, force?: boolean): boolean;
   device: { limits: { maxStorageBuffersPerShaderStage: number } };
@@ -50,7 +56,14 @@ export function sizeOf(shape: readonly number[]): number {
 }
 
 /** Elementwise program over `size` outputs: `body` runs inside `if (index < uniforms.size)`. */
-export function elementwise(key: string, variableNames: string[], outputShape: number[], body: string, uniforms = '', prelude = ''): WebGpuProgram {
+export function elementwise(
+  key: string,
+  variableNames: string[],
+  outputShape: number[],
+  body: string,
+  uniforms = '',
+  prelude = '',
+): WebGpuProgram {
   const wg = 128;
   return {
     variableNames,
@@ -76,7 +89,16 @@ export function elementwise(key: string, variableNames: string[], outputShape: n
  * (const i32) and the helpers `reduceSum(v) -> f32` / `reduceMax(v) -> f32` (every thread must call them:
  * they contain barriers). Output shape is free: the body writes `result[...]` itself.
  */
-export function perRow(key: string, variableNames: string[], outputShape: number[], rows: number, body: string, uniforms = '', wg = 64, prelude = ''): WebGpuProgram {
+export function perRow(
+  key: string,
+  variableNames: string[],
+  outputShape: number[],
+  rows: number,
+  body: string,
+  uniforms = '',
+  wg = 64,
+  prelude = '',
+): WebGpuProgram {
   return {
     variableNames,
     outputShape,
@@ -126,7 +148,14 @@ export function perRow(key: string, variableNames: string[], outputShape: number
 }
 
 /** Runs `program` and returns its output (float32 unless said). */
-export function run(backend: WebGpuBackendLike, program: WebGpuProgram, inputs: TensorInfo[], uniforms?: Uniform[], dtype: tf.DataType = 'float32', output?: TensorInfo): TensorInfo {
+export function run(
+  backend: WebGpuBackendLike,
+  program: WebGpuProgram,
+  inputs: TensorInfo[],
+  uniforms?: Uniform[],
+  dtype: tf.DataType = 'float32',
+  output?: TensorInfo,
+): TensorInfo {
   return backend.runWebGPUProgram(program, inputs, dtype, uniforms, output);
 }
 

@@ -1,6 +1,12 @@
-// Fused kernels for training (LayerNorm/RMSNorm, gelu_new, SwiGLU gate, bias add, chunked cross-entropy,
-// AdamW with clipping folded in), registered for the cpu and webgpu backends with their gradients, and the
-// switch back to the plain-op path. Importing this module registers the kernels.
+// Fused kernels for training, each registered for the cpu and webgpu backends with its gradient:
+// LayerNorm/RMSNorm, gelu_new, bias + gelu_new, the SwiGLU gate, bias add, linear (+ LoRA) layers, heads
+// split/merge, RoPE, attention, chunked cross-entropy, the global gradient norm and AdamW with clipping
+// folded in. `setFusedKernels(false)` switches the engine back to plain tfjs ops (the reference path).
+// Importing this module registers the kernels.
 export { setFusedKernels, fusedKernelsEnabled } from './switch';
 export { fusedLayerNorm, fusedRmsNorm } from './norms';
 export { fusedGeluNew, fusedBiasGeluNew, fusedSiluGate, fusedBiasAdd } from './activations';
+export { fusedLinear } from './linear';
+export { fusedSplitHeads, fusedMergeHeads, fusedRope, fusedAttention } from './attention';
+export { fusedCausalLmLoss } from './cross-entropy';
+export { fusedGlobalNorm, fusedClipScale, fusedAdamW, type AdamWStep } from './optimizer';

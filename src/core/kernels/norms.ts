@@ -1,8 +1,9 @@
 // LayerNorm and RMSNorm over the last axis, forward and backward, one kernel each way. The backward kernels
 // recompute the row statistics instead of saving them, and return every gradient at once (dx, dγ[, dβ]).
 import * as tf from '@tensorflow/tfjs';
-import { f32, perRow, run, rowWorkgroup, sizeOf, type WebGpuBackendLike } from './backend-util';
-import { defineGradient, defineKernel, runKernel } from './register';
+import { elementwise, f32, perRow, run, rowWorkgroup, sizeOf } from './backend-util';
+import { columnSumWebGpu } from './activations';
+import { allVariables, defineAlias, defineGradient, defineKernel, runKernel } from './register';
 
 type NormAttrs = { eps: number };
 
@@ -16,7 +17,12 @@ function rowsCols(shape: number[]): [number, number] {
 /** mean and 1/sqrt(var + eps) of each row, as [rows, 2]. */
 function layerNormStatsProgram(rows: number, cols: number) {
   const wg = rowWorkgroup(cols);
-  return perRow('ln_stats', ['x'], [rows, 2], rows, `
+  return perRow(
+    'ln_stats',
+    ['x'],
+    [rows, 2],
+    rows,
+    `
     let C = uniforms.cols;
     let base = row * C;
     var s = 0.0;
@@ -28,7 +34,10 @@ function layerNormStatsProgram(rows: number, cols: number) {
     if (tid == 0) {
       result[row * 2] = mean;
       result[row * 2 + 1] = inverseSqrt(variance + uniforms.eps);
-    }`, 'eps : f32, cols : i32,', wg);
+    }`,
+    'eps : f32, cols : i32,',
+    wg,
+  );
 }
 
 defineKernel<NormAttrs>({
@@ -54,7 +63,12 @@ defineKernel<NormAttrs>({
   webgpu({ x, gamma, beta }, backend, { eps }) {
     const [rows, cols] = rowsCols(x.shape);
     const wg = rowWorkgroup(cols);
-    const program = perRow('ln_fwd', ['x', 'gamma', 'beta'], x.shape, rows, `
+    const program = perRow(
+      'ln_fwd',
+      ['x', 'gamma', 'beta'],
+      x.shape,
+      rows,
+      `
       let C = uniforms.cols;
       let base = row * C;
       var s = 0.0;
@@ -65,8 +79,19 @@ defineKernel<NormAttrs>({
       let rstd = inverseSqrt(reduceSum(q, tid) / f32(C) + uniforms.eps);
       for (var c = tid; c < C; c = c + WG) {
         result[base + c] = (x[base + c] - mean) * rstd * gamma[c] + beta[c];
-      }`, 'eps : f32, cols : i32,', wg);
-    return run(backend, program, [x, gamma, beta], [{ type: 'float32', data: [eps] }, { type: 'int32', data: [cols] }]);
+      }`,
+      'eps : f32, cols : i32,',
+      wg,
+    );
+    return run(
+      backend,
+      program,
+      [x, gamma, beta],
+      [
+        { type: 'float32', data: [eps] },
+        { type: 'int32', data: [cols] },
+      ],
+    );
   },
 });
 
@@ -103,14 +128,26 @@ defineKernel<NormAttrs>({
       b /= cols;
       for (let c = 0; c < cols; c++) dx[o + c] = rstd * (dyv[o + c] * g[c] - a - xhat[c] * b);
     }
-    return [backend.makeTensorInfo(x.shape, 'float32', dx), backend.makeTensorInfo([cols], 'float32', Float32Array.from(dg)), backend.makeTensorInfo([cols], 'float32', Float32Array.from(db))];
+    return [
+      backend.makeTensorInfo(x.shape, 'float32', dx),
+      backend.makeTensorInfo([cols], 'float32', Float32Array.from(dg)),
+      backend.makeTensorInfo([cols], 'float32', Float32Array.from(db)),
+    ];
   },
   webgpu({ dy, x, gamma }, backend, { eps }) {
     const [rows, cols] = rowsCols(x.shape);
-    const u = [{ type: 'float32' as const, data: [eps] }, { type: 'int32' as const, data: [cols] }];
+    const u = [
+      { type: 'float32' as const, data: [eps] },
+      { type: 'int32' as const, data: [cols] },
+    ];
     const stats = run(backend, layerNormStatsProgram(rows, cols), [x], u);
     const wg = rowWorkgroup(cols);
-    const dxProgram = perRow('ln_dx', ['dy', 'x', 'gamma', 'stats'], x.shape, rows, `
+    const dxProgram = perRow(
+      'ln_dx',
+      ['dy', 'x', 'gamma', 'stats'],
+      x.shape,
+      rows,
+      `
       let C = uniforms.cols;
       let base = row * C;
       let mean = stats[row * 2];
@@ -127,39 +164,48 @@ defineKernel<NormAttrs>({
       for (var c = tid; c < C; c = c + WG) {
         let xhat = (x[base + c] - mean) * rstd;
         result[base + c] = rstd * (dy[base + c] * gamma[c] - ma - xhat * mb);
-      }`, 'eps : f32, cols : i32,', wg);
+      }`,
+      'eps : f32, cols : i32,',
+      wg,
+    );
     const dx = run(backend, dxProgram, [dy, x, gamma, stats], u);
-    const ru = [{ type: 'int32' as const, data: [rows] }, { type: 'int32' as const, data: [cols] }];
-    const colWg = 64;
-    const dgProgram = perRow('ln_dgamma', ['dy', 'x', 'stats'], [cols], cols, `
+    // dγ and dβ: one thread per column walking the rows (neighbouring threads read neighbouring addresses).
+    const ru = [
+      { type: 'int32' as const, data: [rows] },
+      { type: 'int32' as const, data: [cols] },
+    ];
+    const dgProgram = elementwise(
+      'ln_dgamma',
+      ['dy', 'x', 'stats'],
+      [cols],
+      `
       let C = uniforms.cols;
       var s = 0.0;
-      for (var r = tid; r < uniforms.rows; r = r + WG) {
-        s = s + dy[r * C + row] * (x[r * C + row] - stats[r * 2]) * stats[r * 2 + 1];
+      for (var r = 0; r < uniforms.rows; r = r + 1) {
+        s = s + dy[r * C + index] * (x[r * C + index] - stats[r * 2]) * stats[r * 2 + 1];
       }
-      let total = reduceSum(s, tid);
-      if (tid == 0) { result[row] = total; }`, 'rows : i32, cols : i32,', colWg);
+      result[index] = s;`,
+      'rows : i32, cols : i32,',
+    );
     const dg = run(backend, dgProgram, [dy, x, stats], ru);
-    const dbProgram = perRow('ln_dbeta', ['dy'], [cols], cols, `
-      let C = uniforms.cols;
-      var s = 0.0;
-      for (var r = tid; r < uniforms.rows; r = r + WG) { s = s + dy[r * C + row]; }
-      let total = reduceSum(s, tid);
-      if (tid == 0) { result[row] = total; }`, 'rows : i32, cols : i32,', colWg);
-    const db = run(backend, dbProgram, [dy], ru);
+    const db = columnSumWebGpu(backend, dy, cols);
     backend.disposeData(stats.dataId);
     return [dx, dg, db];
   },
 });
 
-defineGradient('WhetLayerNorm', ['x', 'gamma'], (dy, saved, attrs) => {
-  const [x, gamma] = saved;
-  const [dx, dg, db] = runKernel<tf.Tensor[]>('WhetLayerNormGrad', { dy: dy as tf.Tensor, x, gamma }, attrs);
+function layerNormGrad(dy: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor, eps: number) {
+  const [dx, dg, db] = runKernel<tf.Tensor[]>('WhetLayerNormGrad', { dy, x, gamma }, { eps });
   return { x: () => dx, gamma: () => dg, beta: () => db };
-});
+}
+defineGradient('WhetLayerNorm', ['x', 'gamma'], (dy, [x, gamma], a) => layerNormGrad(dy as tf.Tensor, x, gamma, a.eps as number));
+// γ a tf.Variable: passed by reference (see allVariables), only x saved.
+defineAlias('WhetLayerNormP', 'WhetLayerNorm');
+defineGradient('WhetLayerNormP', ['x'], (dy, [x], a) => layerNormGrad(dy as tf.Tensor, x, a.gamma as tf.Tensor, a.eps as number));
 
 /** LayerNorm over the last axis: (x − mean) / √(var + eps) · γ + β (biased variance, as torch). */
 export function fusedLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  if (allVariables(gamma)) return runKernel<tf.Tensor>('WhetLayerNormP', { x, gamma, beta }, { eps, gamma });
   return runKernel<tf.Tensor>('WhetLayerNorm', { x, gamma, beta }, { eps });
 }
 
@@ -183,14 +229,30 @@ defineKernel<NormAttrs>({
   },
   webgpu({ x, gamma }, backend, { eps }) {
     const [rows, cols] = rowsCols(x.shape);
-    const program = perRow('rms_fwd', ['x', 'gamma'], x.shape, rows, `
+    const program = perRow(
+      'rms_fwd',
+      ['x', 'gamma'],
+      x.shape,
+      rows,
+      `
       let C = uniforms.cols;
       let base = row * C;
       var q = 0.0;
       for (var c = tid; c < C; c = c + WG) { let v = x[base + c]; q = q + v * v; }
       let rr = inverseSqrt(reduceSum(q, tid) / f32(C) + uniforms.eps);
-      for (var c = tid; c < C; c = c + WG) { result[base + c] = x[base + c] * rr * gamma[c]; }`, 'eps : f32, cols : i32,', rowWorkgroup(cols));
-    return run(backend, program, [x, gamma], [{ type: 'float32', data: [eps] }, { type: 'int32', data: [cols] }]);
+      for (var c = tid; c < C; c = c + WG) { result[base + c] = x[base + c] * rr * gamma[c]; }`,
+      'eps : f32, cols : i32,',
+      rowWorkgroup(cols),
+    );
+    return run(
+      backend,
+      program,
+      [x, gamma],
+      [
+        { type: 'float32', data: [eps] },
+        { type: 'int32', data: [cols] },
+      ],
+    );
   },
 });
 
@@ -221,43 +283,78 @@ defineKernel<NormAttrs>({
   webgpu({ dy, x, gamma }, backend, { eps }) {
     const [rows, cols] = rowsCols(x.shape);
     const wg = rowWorkgroup(cols);
-    const u = [{ type: 'float32' as const, data: [eps] }, { type: 'int32' as const, data: [cols] }];
-    const statsProgram = perRow('rms_stats', ['x'], [rows], rows, `
+    const u = [
+      { type: 'float32' as const, data: [eps] },
+      { type: 'int32' as const, data: [cols] },
+    ];
+    const statsProgram = perRow(
+      'rms_stats',
+      ['x'],
+      [rows],
+      rows,
+      `
       let C = uniforms.cols;
       let base = row * C;
       var q = 0.0;
       for (var c = tid; c < C; c = c + WG) { let v = x[base + c]; q = q + v * v; }
       let rr = inverseSqrt(reduceSum(q, tid) / f32(C) + uniforms.eps);
-      if (tid == 0) { result[row] = rr; }`, 'eps : f32, cols : i32,', wg);
+      if (tid == 0) { result[row] = rr; }`,
+      'eps : f32, cols : i32,',
+      wg,
+    );
     const stats = run(backend, statsProgram, [x], u);
-    const dxProgram = perRow('rms_dx', ['dy', 'x', 'gamma', 'stats'], x.shape, rows, `
+    const dxProgram = perRow(
+      'rms_dx',
+      ['dy', 'x', 'gamma', 'stats'],
+      x.shape,
+      rows,
+      `
       let C = uniforms.cols;
       let base = row * C;
       let rr = stats[row];
       var b = 0.0;
       for (var c = tid; c < C; c = c + WG) { b = b + dy[base + c] * gamma[c] * x[base + c]; }
       let k = rr * rr * rr * reduceSum(b, tid) / f32(C);
-      for (var c = tid; c < C; c = c + WG) { result[base + c] = rr * dy[base + c] * gamma[c] - k * x[base + c]; }`, 'eps : f32, cols : i32,', wg);
+      for (var c = tid; c < C; c = c + WG) { result[base + c] = rr * dy[base + c] * gamma[c] - k * x[base + c]; }`,
+      'eps : f32, cols : i32,',
+      wg,
+    );
     const dx = run(backend, dxProgram, [dy, x, gamma, stats], u);
-    const dgProgram = perRow('rms_dgamma', ['dy', 'x', 'stats'], [cols], cols, `
+    const dgProgram = elementwise(
+      'rms_dgamma',
+      ['dy', 'x', 'stats'],
+      [cols],
+      `
       let C = uniforms.cols;
       var s = 0.0;
-      for (var r = tid; r < uniforms.rows; r = r + WG) { s = s + dy[r * C + row] * x[r * C + row] * stats[r]; }
-      let total = reduceSum(s, tid);
-      if (tid == 0) { result[row] = total; }`, 'rows : i32, cols : i32,', 64);
-    const dg = run(backend, dgProgram, [dy, x, stats], [{ type: 'int32', data: [rows] }, { type: 'int32', data: [cols] }]);
+      for (var r = 0; r < uniforms.rows; r = r + 1) { s = s + dy[r * C + index] * x[r * C + index] * stats[r]; }
+      result[index] = s;`,
+      'rows : i32, cols : i32,',
+    );
+    const dg = run(
+      backend,
+      dgProgram,
+      [dy, x, stats],
+      [
+        { type: 'int32', data: [rows] },
+        { type: 'int32', data: [cols] },
+      ],
+    );
     backend.disposeData(stats.dataId);
     return [dx, dg];
   },
 });
 
-defineGradient('WhetRmsNorm', ['x', 'gamma'], (dy, saved, attrs) => {
-  const [x, gamma] = saved;
-  const [dx, dg] = runKernel<tf.Tensor[]>('WhetRmsNormGrad', { dy: dy as tf.Tensor, x, gamma }, attrs);
+function rmsNormGrad(dy: tf.Tensor, x: tf.Tensor, gamma: tf.Tensor, eps: number) {
+  const [dx, dg] = runKernel<tf.Tensor[]>('WhetRmsNormGrad', { dy, x, gamma }, { eps });
   return { x: () => dx, gamma: () => dg };
-});
+}
+defineGradient('WhetRmsNorm', ['x', 'gamma'], (dy, [x, gamma], a) => rmsNormGrad(dy as tf.Tensor, x, gamma, a.eps as number));
+defineAlias('WhetRmsNormP', 'WhetRmsNorm');
+defineGradient('WhetRmsNormP', ['x'], (dy, [x], a) => rmsNormGrad(dy as tf.Tensor, x, a.gamma as tf.Tensor, a.eps as number));
 
 /** RMSNorm: γ · x / √(mean(x²) + eps). */
 export function fusedRmsNorm(x: tf.Tensor, gamma: tf.Tensor, eps: number): tf.Tensor {
+  if (allVariables(gamma)) return runKernel<tf.Tensor>('WhetRmsNormP', { x, gamma }, { eps, gamma });
   return runKernel<tf.Tensor>('WhetRmsNorm', { x, gamma }, { eps });
 }

@@ -3,6 +3,7 @@
 // H query heads, K key/value heads, D head size.
 import * as tf from '@tensorflow/tfjs';
 import type { LoraAdapter } from '../lora';
+import * as fk from '../kernels'; // [fused kernels]
 
 export interface ForwardOptions {
   /** [B, S] 1 for real tokens, 0 for padding, over past + new positions. */
@@ -68,6 +69,14 @@ export function dropout(x: tf.Tensor, rate: number, opts: ForwardOptions): tf.Te
  */
 export function linear(ctx: LinearContext, module: string, x: tf.Tensor2D, conv1d: boolean, bias: boolean): tf.Tensor2D {
   const w = param(ctx, `${module}.weight`);
+  if (fk.fusedKernelsEnabled()) {
+    // [fused kernels] x W + b and the LoRA branch as one kernel (LoRA dropout while training stays plain).
+    const l = ctx.adapter?.layers.get(module);
+    if (!l || !ctx.opts.training || !(ctx.adapter!.config.dropout > 0)) {
+      const b = bias ? param(ctx, `${module}.bias`) : undefined;
+      return fk.fusedLinear(x, w as tf.Tensor2D, conv1d, b, l && { A: l.A, B: l.B, scale: l.scale });
+    }
+  }
   let y: tf.Tensor2D = tf.matMul(x, w as tf.Tensor2D, false, !conv1d);
   if (bias) y = tf.add(y, param(ctx, `${module}.bias`)) as tf.Tensor2D;
   const lora = ctx.adapter?.layers.get(module);
@@ -82,20 +91,29 @@ export function linear(ctx: LinearContext, module: string, x: tf.Tensor2D, conv1
 
 /** LayerNorm over the last axis: (x - mean) / sqrt(var + eps) · w + b (biased variance, as torch). */
 export function layerNorm(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, eps: number): tf.Tensor {
+  if (fk.fusedKernelsEnabled()) return fk.fusedLayerNorm(x, w, b, eps); // [fused kernels]
   const { mean, variance } = tf.moments(x, -1, true);
   return tf.add(tf.mul(tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps))), w), b);
 }
 
 /** RMSNorm: w · x / sqrt(mean(x²) + eps). */
 export function rmsNorm(x: tf.Tensor, w: tf.Tensor, eps: number): tf.Tensor {
+  if (fk.fusedKernelsEnabled()) return fk.fusedRmsNorm(x, w, eps); // [fused kernels]
   const ms = tf.mean(tf.square(x), -1, true);
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(ms, eps))), w);
 }
 
 /** GPT-2's gelu_new: 0.5 x (1 + tanh(√(2/π) (x + 0.044715 x³))). */
 export function geluNew(x: tf.Tensor): tf.Tensor {
+  if (fk.fusedKernelsEnabled()) return fk.fusedGeluNew(x); // [fused kernels]
   const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1));
+}
+
+/** SwiGLU's gate: silu(gate) · up = gate · σ(gate) · up. [fused kernels] one kernel each way when on. */
+export function siluGate(gate: tf.Tensor, up: tf.Tensor): tf.Tensor {
+  if (fk.fusedKernelsEnabled()) return fk.fusedSiluGate(gate, up);
+  return tf.mul(tf.mul(gate, tf.sigmoid(gate)), up);
 }
 
 /** cos and sin tables [T, D] for positions offset..offset+T-1 (rotate-half layout: frequencies repeated). */
@@ -117,6 +135,7 @@ export function ropeTables(offset: number, t: number, headDim: number, theta: nu
 
 /** x · cos + rotate_half(x) · sin for x [B, H, T, D]; rotate_half(x) = [-x₂, x₁]. */
 export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
+  if (fk.fusedKernelsEnabled()) return fk.fusedRope(x, cos, sin); // [fused kernels]
   const half = x.shape[3] / 2;
   const [x1, x2] = tf.split(x, [half, half], 3);
   const rotated = tf.concat([tf.neg(x2), x1], 3);
@@ -139,6 +158,7 @@ export function attentionBias(t: number, past: number, mask?: tf.Tensor2D): tf.T
 
 /** Splits [B, T, n·D] into heads [B, n, T, D]. */
 export function splitHeads(x: tf.Tensor, b: number, t: number, n: number, d: number): tf.Tensor4D {
+  if (fk.fusedKernelsEnabled()) return fk.fusedSplitHeads(x, b, t, n); // [fused kernels]
   return tf.transpose(tf.reshape(x, [b, t, n, d]), [0, 2, 1, 3]);
 }
 
@@ -149,6 +169,9 @@ export function splitHeads(x: tf.Tensor, b: number, t: number, n: number, d: num
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D, dropRate: number, opts: ForwardOptions): tf.Tensor3D {
   const [b, h, t, d] = q.shape;
   const kvHeads = k.shape[1];
+  // [fused kernels] scale + bias + softmax + both matmuls + head merge as one kernel, grouped key/value
+  // heads used in place (no repeat); not with attention dropout.
+  if (fk.fusedKernelsEnabled() && !(opts.training && dropRate > 0)) return fk.fusedAttention(q, k, v, bias, 1 / Math.sqrt(d));
   if (kvHeads !== h) {
     // repeat_interleave: key/value head j serves query heads j·rep … (j+1)·rep − 1.
     const rep = h / kvHeads;

@@ -2,6 +2,7 @@
 // update), with global-norm gradient clipping as torch.nn.utils.clip_grad_norm_. tf.train.adam has no
 // decoupled decay, hence this file.
 import * as tf from '@tensorflow/tfjs';
+import { fusedAdamW, fusedClipScale, fusedGlobalNorm, fusedKernelsEnabled } from '../kernels'; // [fused kernels]
 
 export interface AdamWOptions {
   beta1: number;
@@ -16,6 +17,7 @@ export const ADAMW_DEFAULTS: AdamWOptions = { beta1: 0.9, beta2: 0.999, eps: 1e-
 
 /** sqrt(Σ‖g‖²) over all gradients, as a scalar tensor. */
 export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
+  if (fusedKernelsEnabled()) return fusedGlobalNorm(grads); // [fused kernels]
   return tf.tidy(() => tf.sqrt(tf.sum(tf.stack(grads.map((g) => tf.sum(tf.square(g)))))) as tf.Scalar);
 }
 
@@ -26,6 +28,7 @@ export function globalNorm(grads: tf.Tensor[]): tf.Scalar {
 export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: tf.Tensor[]; norm: tf.Scalar } {
   const norm = globalNorm(grads);
   if (!(maxNorm > 0)) return { grads: grads.map((g) => g.clone()), norm };
+  if (fusedKernelsEnabled()) return { grads: fusedClipScale(grads, norm, maxNorm), norm }; // [fused kernels]
   const clipped = tf.tidy(() => {
     const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
     return grads.map((g) => tf.mul(g, coef));
@@ -46,6 +49,7 @@ export class AdamW {
 
   /** One update of every named parameter with its gradient, at learning rate `lr`. */
   apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number): void {
+    if (fusedKernelsEnabled()) return this.#fusedApply(params, grads, lr, 0); // [fused kernels]
     this.step += 1;
     const { beta1, beta2, eps, weightDecay, noDecay } = this.options;
     const bc1 = 1 - Math.pow(beta1, this.step);
@@ -84,11 +88,62 @@ export class AdamW {
    * [fused kernels] With them on, the clipping is folded into the update kernel (src/core/kernels).
    */
   clipAndApply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, maxNorm: number): tf.Scalar {
+    const norm = globalNorm([...grads.values()]);
+    this.applyClipped(params, grads, lr, norm, maxNorm);
+    return norm;
+  }
+
+  /**
+   * apply() to the gradients scaled by min(1, maxNorm / (norm + 1e-6)), `norm` from globalNorm() (e.g.
+   * read first to skip non-finite steps); maxNorm ≤ 0: no clipping. [fused kernels] One kernel.
+   */
+  applyClipped(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, norm: tf.Scalar, maxNorm: number): void {
+    if (fusedKernelsEnabled()) return this.#fusedApply(params, grads, lr, maxNorm > 0 ? maxNorm : 0, norm);
+    if (!(maxNorm > 0)) return this.apply(params, grads, lr);
     const names = [...grads.keys()];
-    const clipped = clipByGlobalNorm([...grads.values()], maxNorm);
-    this.apply(params, new Map(names.map((n, i) => [n, clipped.grads[i]])), lr);
-    tf.dispose(clipped.grads);
-    return clipped.norm;
+    const clipped = tf.tidy(() => {
+      const coef = tf.minimum(tf.div(maxNorm, tf.add(norm, 1e-6)), 1);
+      return names.map((n) => tf.mul(grads.get(n)!, coef));
+    });
+    this.apply(params, new Map(names.map((n, i) => [n, clipped[i]])), lr);
+    tf.dispose(clipped);
+  }
+
+  /** [fused kernels] The same update as apply() (plus clipping to maxNorm when > 0) as one kernel. */
+  #fusedApply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, maxNorm: number, norm?: tf.Scalar): void {
+    this.step += 1;
+    const { beta1, beta2, eps, weightDecay, noDecay } = this.options;
+    const names = [...params.keys()].filter((name) => grads.has(name));
+    for (const name of names) {
+      if (!this.m.has(name) || !this.v.has(name)) {
+        const p = params.get(name)!;
+        this.m.set(name, tf.variable(tf.zerosLike(p), false));
+        this.v.set(name, tf.variable(tf.zerosLike(p), false));
+      }
+    }
+    const out = fusedAdamW(
+      names.map((n) => params.get(n)!),
+      names.map((n) => grads.get(n)!),
+      names.map((n) => this.m.get(n)!),
+      names.map((n) => this.v.get(n)!),
+      {
+        lr,
+        beta1,
+        beta2,
+        eps,
+        bc2Sqrt: Math.sqrt(1 - Math.pow(beta2, this.step)),
+        stepSize: lr / (1 - Math.pow(beta1, this.step)),
+        decays: names.map((n) => (weightDecay > 0 && !(noDecay?.(n) ?? false) ? 1 - lr * weightDecay : 1)),
+        maxNorm,
+      },
+      norm,
+    );
+    names.forEach((n, i) => {
+      params.get(n)!.assign(out.params[i]);
+      this.m.get(n)!.assign(out.m[i]);
+      this.v.get(n)!.assign(out.v[i]);
+    });
+    tf.dispose([...out.params, ...out.m, ...out.v]);
   }
 
   dispose(): void {

@@ -1,6 +1,7 @@
 // Hugging Face's causal-LM loss: logits[:, :-1] predict labels[:, 1:]; labels -100 are ignored; the mean is
 // over the remaining positions. The target logit is picked by a one-hot product (see tokenLosses).
 import * as tf from '@tensorflow/tfjs';
+import { fusedCausalLmLoss, fusedKernelsEnabled } from '../kernels'; // [fused kernels]
 
 export const IGNORE_INDEX = -100;
 
@@ -27,6 +28,7 @@ export function tokenLosses(logits: tf.Tensor3D, targets: tf.Tensor1D, mask: tf.
 
 /** Mean NLL over non-ignored positions (a scalar; 0 when every label is ignored, as a sum over nothing). */
 export function causalLmLoss(logits: tf.Tensor3D, labels: tf.Tensor2D): tf.Scalar {
+  if (fusedKernelsEnabled()) return fusedCausalLmLoss(logits, labels); // [fused kernels] one kernel, vocabulary streamed
   return tf.tidy(() => {
     const { targets, mask } = shiftLabels(labels);
     const total = tf.sum(tokenLosses(logits, targets, mask));

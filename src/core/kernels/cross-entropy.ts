@@ -1,0 +1,218 @@
+// Hugging Face's causal-LM loss as one kernel: logits[:, :-1] against labels[:, 1:], labels −100 ignored,
+// mean over the rest. Each row's log-sum-exp is computed in one streaming pass over the vocabulary (a
+// running max and rescaled sum per thread, merged across the workgroup), so no log-softmax [N, V] is ever
+// materialised; the backward writes softmax − one-hot straight into the logits' gradient.
+import * as tf from '@tensorflow/tfjs';
+import { elementwise, f32, i32, perRow, run, rowWorkgroup, type WebGpuBackendLike } from './backend-util';
+import { defineGradient, defineKernel, runKernel } from './register';
+
+type CeAttrs = { ignoreIndex: number };
+
+/** Target of row r = b·T + t: labels[b, t + 1], or none for the last position. */
+function targetOf(labels: Int32Array, r: number, t: number, ignore: number): number {
+  return r % t < t - 1 ? labels[r + 1] : ignore;
+}
+
+function lseRowsCpu(lv: Float32Array, rows: number, v: number): Float64Array {
+  const lse = new Float64Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const o = r * v;
+    let m = -Infinity;
+    for (let c = 0; c < v; c++) if (lv[o + c] > m) m = lv[o + c];
+    let s = 0;
+    for (let c = 0; c < v; c++) s += Math.exp(lv[o + c] - m);
+    lse[r] = m + Math.log(s);
+  }
+  return lse;
+}
+
+function countValid(labels: Int32Array, rows: number, t: number, ignore: number): number {
+  let n = 0;
+  for (let r = 0; r < rows; r++) if (targetOf(labels, r, t, ignore) !== ignore) n++;
+  return n;
+}
+
+const TARGET_WGSL = `
+  fn targetOf(r : i32) -> i32 {
+    if (r % uniforms.t < uniforms.t - 1) { return labels[r + 1]; }
+    return uniforms.ignore;
+  }`;
+
+defineKernel<CeAttrs>({
+  name: 'WhetCrossEntropy',
+  cpu({ logits, labels }, backend, { ignoreIndex }) {
+    const lv = f32(backend, logits);
+    const lab = i32(backend, labels);
+    const [b, t, v] = logits.shape;
+    const rows = b * t;
+    const lse = lseRowsCpu(lv, rows, v);
+    const out = new Float32Array(2 * rows);
+    let sum = 0;
+    let n = 0;
+    for (let r = 0; r < rows; r++) {
+      out[r] = lse[r];
+      const target = targetOf(lab, r, t, ignoreIndex);
+      if (target === ignoreIndex) continue;
+      const picked = target >= 0 && target < v ? lv[r * v + target] : 0;
+      out[rows + r] = lse[r] - picked;
+      sum += lse[r] - picked;
+      n++;
+    }
+    return [
+      backend.makeTensorInfo([], 'float32', new Float32Array([sum / Math.max(n, 1)])),
+      backend.makeTensorInfo([2 * rows], 'float32', out),
+    ];
+  },
+  webgpu({ logits, labels }, backend, { ignoreIndex }) {
+    const [b, t, v] = logits.shape;
+    const rows = b * t;
+    const u = [
+      { type: 'int32' as const, data: [v] },
+      { type: 'int32' as const, data: [t] },
+      { type: 'int32' as const, data: [rows] },
+      { type: 'int32' as const, data: [ignoreIndex] },
+    ];
+    const uniforms = 'v : i32, t : i32, n : i32, ignore : i32,';
+    const rowProgram = perRow(
+      'ce_rows',
+      ['logits', 'labels'],
+      [2 * rows],
+      rows,
+      `
+      let V = uniforms.v;
+      let base = row * V;
+      var m = -3.402823e+38;
+      var s = 0.0;
+      for (var c = tid; c < V; c = c + WG) {
+        let z = logits[base + c];
+        if (z > m) { s = s * exp(m - z) + 1.0; m = z; } else { s = s + exp(z - m); }
+      }
+      let rowMax = reduceMax(m, tid);
+      let total = reduceSum(s * exp(m - rowMax), tid);
+      let lse = rowMax + log(total);
+      if (tid == 0) {
+        let tgt = targetOf(row);
+        var loss = 0.0;
+        if (tgt != uniforms.ignore) {
+          var picked = 0.0;
+          if (tgt >= 0 && tgt < V) { picked = logits[base + tgt]; }
+          loss = lse - picked;
+        }
+        result[row] = lse;
+        result[uniforms.n + row] = loss;
+      }`,
+      uniforms,
+      rowWorkgroup(v),
+      TARGET_WGSL,
+    );
+    const rowsOut = run(backend, rowProgram, [logits, labels], u);
+    const meanProgram = perRow(
+      'ce_mean',
+      ['rows', 'labels'],
+      [1],
+      1,
+      `
+      var s = 0.0;
+      var n = 0.0;
+      for (var i = tid; i < uniforms.n; i = i + WG) {
+        s = s + rows[uniforms.n + i];
+        if (targetOf(i) != uniforms.ignore) { n = n + 1.0; }
+      }
+      let total = reduceSum(s, tid);
+      let count = reduceSum(n, tid);
+      if (tid == 0) { result[0] = total / max(count, 1.0); }`,
+      uniforms,
+      256,
+      TARGET_WGSL,
+    );
+    const loss = run(backend, meanProgram, [rowsOut, labels], u);
+    return [{ ...loss, shape: [] }, rowsOut];
+  },
+});
+
+defineKernel<CeAttrs>({
+  name: 'WhetCrossEntropyGrad',
+  cpu({ dy, logits, labels, rows: rowStats }, backend, { ignoreIndex }) {
+    const lv = f32(backend, logits);
+    const lab = i32(backend, labels);
+    const stats = f32(backend, rowStats);
+    const [b, t, v] = logits.shape;
+    const rows = b * t;
+    const scale = f32(backend, dy)[0] / Math.max(countValid(lab, rows, t, ignoreIndex), 1);
+    const out = new Float32Array(lv.length);
+    for (let r = 0; r < rows; r++) {
+      const target = targetOf(lab, r, t, ignoreIndex);
+      if (target === ignoreIndex) continue;
+      const o = r * v;
+      for (let c = 0; c < v; c++) out[o + c] = (Math.exp(lv[o + c] - stats[r]) - (c === target ? 1 : 0)) * scale;
+    }
+    return backend.makeTensorInfo(logits.shape, 'float32', out);
+  },
+  webgpu({ dy, logits, labels, rows: rowStats }, backend, { ignoreIndex }) {
+    const [b, t, v] = logits.shape;
+    const rows = b * t;
+    const u = [
+      { type: 'int32' as const, data: [v] },
+      { type: 'int32' as const, data: [t] },
+      { type: 'int32' as const, data: [rows] },
+      { type: 'int32' as const, data: [ignoreIndex] },
+    ];
+    const uniforms = 'v : i32, t : i32, n : i32, ignore : i32,';
+    const scaleProgram = perRow(
+      'ce_scale',
+      ['dy', 'labels'],
+      [1],
+      1,
+      `
+      var n = 0.0;
+      for (var i = tid; i < uniforms.n; i = i + WG) { if (targetOf(i) != uniforms.ignore) { n = n + 1.0; } }
+      let count = reduceSum(n, tid);
+      if (tid == 0) { result[0] = dy[0] / max(count, 1.0); }`,
+      uniforms,
+      256,
+      TARGET_WGSL,
+    );
+    const scale = run(backend as WebGpuBackendLike, scaleProgram, [dy, labels], u);
+    const gradProgram = elementwise(
+      'ce_grad',
+      ['logits', 'labels', 'rows', 'scale'],
+      logits.shape,
+      `
+      let r = index / uniforms.v;
+      let c = index % uniforms.v;
+      let tgt = targetOf(r);
+      var g = 0.0;
+      if (tgt != uniforms.ignore) {
+        g = (exp(logits[index] - rows[r]) - select(0.0, 1.0, c == tgt)) * scale[0];
+      }
+      result[index] = g;`,
+      uniforms,
+      TARGET_WGSL,
+    );
+    const out = run(backend, gradProgram, [logits, labels, rowStats, scale], u);
+    backend.disposeData(scale.dataId);
+    return out;
+  },
+});
+
+defineGradient(
+  'WhetCrossEntropy',
+  ['logits', 'labels'],
+  (dys, [logits, labels, rows], attrs) => {
+    const dy = (dys as tf.Tensor[])[0];
+    return { logits: () => runKernel<tf.Tensor>('WhetCrossEntropyGrad', { dy, logits, labels, rows }, attrs) };
+  },
+  [false, true],
+);
+
+/**
+ * Mean next-token cross-entropy of logits [B, T, V] against labels [B, T] (shifted inside; −100 ignored; 0
+ * when every label is ignored). One kernel forward, one backward.
+ */
+export function fusedCausalLmLoss(logits: tf.Tensor3D, labels: tf.Tensor2D, ignoreIndex = -100): tf.Scalar {
+  return tf.tidy(() => {
+    const lab = labels.dtype === 'int32' ? labels : tf.cast(labels, 'int32');
+    const [loss] = runKernel<tf.Tensor[]>('WhetCrossEntropy', { logits, labels: lab }, { ignoreIndex });
+    return loss as tf.Scalar;
+  });
+}

@@ -1,0 +1,162 @@
+// A linear layer as one kernel: x W (+ b) through tfjs's fused matmul (the bias added in the same program),
+// plus the LoRA branch (x Aᵀ · s) Bᵀ added as the "bias" of a second fused matmul. The backward returns
+// dx, dW (only when W trains), db, dA, dB from one kernel. x [N, in]; W [in, out] (GPT-2 Conv1D) or
+// [out, in] (HF Linear); A [r, in]; B [out, r].
+import * as tf from '@tensorflow/tfjs';
+import { elementwise, f32, run } from './backend-util';
+import { columnSumJs, columnSumWebGpu } from './activations';
+import {
+  allVariables,
+  callKernel,
+  defineAlias,
+  defineComposite,
+  defineGradient,
+  disposeInfos,
+  runKernel,
+  type Backend,
+  type BackendName,
+} from './register';
+
+type Info = tf.TensorInfo;
+
+interface LinearAttrs {
+  conv1d: boolean;
+  hasBias: boolean;
+  /** LoRA scale (alpha / r); 0 without LoRA. */
+  scale: number;
+  /** Whether W's gradient is computed (false when W is a frozen variable, as under LoRA). */
+  needW: boolean;
+  /** Backward only: compute dW alone. */
+  onlyW?: boolean;
+}
+
+function matmul(name: BackendName, backend: Backend, a: Info, b: Info, transposeA: boolean, transposeB: boolean, bias?: Info): Info {
+  if (!bias) return callKernel(name, backend, 'BatchMatMul', { a, b }, { transposeA, transposeB });
+  return callKernel(name, backend, '_FusedMatMul', { a, b, bias }, { transposeA, transposeB, activation: 'linear', leakyreluAlpha: 0 });
+}
+
+function scaled(name: BackendName, backend: Backend, x: Info, s: number): Info {
+  if (name === 'webgpu')
+    return run(
+      backend,
+      elementwise('scale', ['x'], x.shape, 'result[index] = x[index] * uniforms.s;', 's : f32,'),
+      [x],
+      [{ type: 'float32', data: [s] }],
+    );
+  const v = f32(backend, x);
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = v[i] * s;
+  return backend.makeTensorInfo(x.shape, 'float32', out);
+}
+
+function columnSum(name: BackendName, backend: Backend, x: Info): Info {
+  const cols = x.shape[x.shape.length - 1];
+  if (name === 'webgpu') return columnSumWebGpu(backend, x, cols);
+  return backend.makeTensorInfo([cols], 'float32', columnSumJs(f32(backend, x), cols));
+}
+
+function forward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs, name: BackendName): Info {
+  const { x, w, bias, loraA, loraB } = inputs;
+  const y = matmul(name, backend, x, w, false, !a.conv1d, a.hasBias ? bias : undefined);
+  if (!loraA) return y;
+  const down = matmul(name, backend, x, loraA, false, true); // [N, r]
+  const downS = scaled(name, backend, down, a.scale);
+  const out = matmul(name, backend, downS, loraB, false, true, y); // downS Bᵀ + y
+  disposeInfos(backend, y, down, downS);
+  return out;
+}
+
+function backward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs, name: BackendName): Info[] {
+  const { dy, x, w, loraA, loraB } = inputs;
+  const dW = () => (a.conv1d ? matmul(name, backend, x, dy, true, false) : matmul(name, backend, dy, x, true, false));
+  if (a.onlyW) return [dW()];
+  let dx = matmul(name, backend, dy, w, false, a.conv1d); // [N, in]
+  const outs: Info[] = [];
+  if (a.needW) outs.push(dW());
+  if (a.hasBias) outs.push(columnSum(name, backend, dy));
+  if (loraA) {
+    const down = matmul(name, backend, x, loraA, false, true); // [N, r]
+    const downS = scaled(name, backend, down, a.scale);
+    const dB = matmul(name, backend, dy, downS, true, false); // [out, r]
+    const dDown = matmul(name, backend, dy, loraB, false, false); // [N, r]
+    const dDownS = scaled(name, backend, dDown, a.scale);
+    const dA = matmul(name, backend, dDownS, x, true, false); // [r, in]
+    const dxTotal = matmul(name, backend, dDownS, loraA, false, false, dx); // dDownS A + dx
+    disposeInfos(backend, down, downS, dDown, dDownS, dx);
+    dx = dxTotal;
+    outs.push(dA, dB);
+  }
+  return [dx, ...outs];
+}
+
+defineComposite<LinearAttrs>('WhetLinear', forward);
+defineComposite<LinearAttrs>('WhetLinearLora', forward);
+defineComposite<LinearAttrs>('WhetLinearGrad', backward);
+
+interface LinearTensors {
+  x: tf.Tensor;
+  w: tf.Tensor;
+  loraA?: tf.Tensor;
+  loraB?: tf.Tensor;
+}
+
+function linearGrad(dy: tf.Tensor, { x, w, loraA, loraB }: LinearTensors, attrs: Record<string, unknown>) {
+  const a = attrs as unknown as LinearAttrs;
+  const inputs: Record<string, tf.Tensor> = { dy, x, w };
+  if (loraA && loraB) Object.assign(inputs, { loraA, loraB });
+  const outs = runKernel<tf.Tensor[]>('WhetLinearGrad', inputs, attrs);
+  let i = 0;
+  const dx = outs[i++];
+  const dw = a.needW ? outs[i++] : null;
+  const db = a.hasBias ? outs[i++] : null;
+  const grads: Record<string, () => tf.Tensor> = {
+    x: () => dx,
+    // W frozen at forward time but asked for anyway (explicit tf.grads): compute it now.
+    w: () => dw ?? runKernel<tf.Tensor[]>('WhetLinearGrad', { dy, x, w }, { ...attrs, onlyW: true })[0],
+  };
+  if (db) grads.bias = () => db;
+  if (loraA) {
+    const dA = outs[i++];
+    const dB = outs[i++];
+    grads.loraA = () => dA;
+    grads.loraB = () => dB;
+  }
+  return grads;
+}
+
+type Saved = (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[], attrs: Record<string, unknown>) => Record<string, () => tf.Tensor>;
+const fromTape: Saved = (dy, [x, w, loraA, loraB], attrs) => linearGrad(dy as tf.Tensor, { x, w, loraA, loraB }, attrs);
+// Parameters that are tf.Variables come by reference in attrs.params (see allVariables); only x is saved.
+const byReference: Saved = (dy, [x], attrs) => linearGrad(dy as tf.Tensor, { x, ...(attrs.params as Omit<LinearTensors, 'x'>) }, attrs);
+
+defineGradient('WhetLinear', ['x', 'w'], fromTape);
+defineGradient('WhetLinearLora', ['x', 'w', 'loraA', 'loraB'], fromTape);
+defineAlias('WhetLinearP', 'WhetLinear');
+defineAlias('WhetLinearLoraP', 'WhetLinearLora');
+defineGradient('WhetLinearP', ['x'], byReference);
+defineGradient('WhetLinearLoraP', ['x'], byReference);
+
+function trains(t: tf.Tensor): boolean {
+  return !(t instanceof tf.Variable) || t.trainable;
+}
+
+/**
+ * y = x W (+ b) (+ (x Aᵀ · scale) Bᵀ). x [N, in] → [N, out]. `conv1d`: W is [in, out] (GPT-2), else [out, in].
+ * The LoRA branch has no dropout here: callers with LoRA dropout active use the plain path.
+ */
+export function fusedLinear(
+  x: tf.Tensor2D,
+  w: tf.Tensor2D,
+  conv1d: boolean,
+  bias?: tf.Tensor,
+  lora?: { A: tf.Tensor; B: tf.Tensor; scale: number },
+): tf.Tensor2D {
+  const inputs: Record<string, tf.Tensor> = { x, w };
+  if (bias) inputs.bias = bias;
+  if (lora) Object.assign(inputs, { loraA: lora.A, loraB: lora.B });
+  const attrs: Record<string, unknown> = { conv1d, hasBias: !!bias, scale: lora?.scale ?? 0, needW: trains(w) };
+  const byRef = allVariables(w, lora?.A, lora?.B);
+  if (byRef) attrs.params = lora ? { w, loraA: lora.A, loraB: lora.B } : { w };
+  const name = (lora ? 'WhetLinearLora' : 'WhetLinear') + (byRef ? 'P' : '');
+  return runKernel<tf.Tensor2D>(name, inputs, attrs);
+}
