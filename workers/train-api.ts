@@ -21,9 +21,12 @@ import * as db from '../src/store';
 import { store } from './store-handle';
 import { defaultModelSource, downloadHubModel, droppedSource } from './model-sources';
 import { tokenizedKey } from '../src/bridge/cache-key';
+import { runDemo as runDemoCore, type DemoResult } from '../src/core/demo';
+import { DEMO_DATASETS, type DemoDataset } from '../src/core/demo-datasets';
 import type {
   BackendReport,
   DefaultModelFile,
+  DemoEvent,
   ExportKind,
   ExportResult,
   GenerateRequest,
@@ -79,6 +82,8 @@ let baseCopy: CausalLM | null = null;
 let generation: { done: Promise<unknown>; abort: AbortController } | null = null;
 /** The GPU device was lost: the backend must be re-initialised and the model reloaded before more work. */
 let deviceLost = false;
+/** "Try the demo" is running (it holds the trainer lock and the GPU like a run). */
+let demoRunning = false;
 
 /** After a lost device: a fresh WebGPU device, and the model's tensors (gone with the old one) forgotten. */
 async function recoverDevice(): Promise<void> {
@@ -394,6 +399,7 @@ async function settingsFor(l: Loaded, datasetId: string, config: TrainConfig): P
 /** Starts a run (or a k-fold job) and returns once it is set up; progress and the end come as events. */
 async function startRun(req: StartRunRequest, emit: Emit): Promise<RunStarted> {
   if (job) fail('a run is already in progress');
+  if (demoRunning) fail('the demo is running: wait for it to finish');
   if (generation) fail('a generation is running: wait for it or stop it first');
   const l = requireModel();
   // The app names target presets ('attention', 'attention+mlp'); runs and exports store the module list.
@@ -506,6 +512,7 @@ async function startKFold(l: Loaded, name: string, settings: RunSettings, sequen
 /** Continues a run from its last checkpoint (after a reload, or an imported full-state file). */
 async function resumeRun(runId: string, emit: Emit): Promise<RunStarted> {
   if (job) fail('a run is already in progress');
+  if (demoRunning) fail('the demo is running: wait for it to finish');
   await recoverDevice();
   const s = await store();
   const run = await db.getRun(s, runId);
@@ -672,6 +679,49 @@ function stopGeneration(): void {
   generation?.abort.abort();
 }
 
+// ---- the demo ----
+
+/**
+ * "Try the demo": the embedded default model (its own copy, loaded as openModel loads it; the Model
+ * screen's model is left alone) fine-tuned with LoRA on a demo dataset read from the app's origin
+ * (public/data/, precached by the service worker). Progress comes as events; the result has the held-out
+ * numbers before and after and side-by-side samples.
+ */
+async function runDemo(dataset: DemoDataset, steps: number | null, onEvent: (e: DemoEvent) => unknown): Promise<DemoResult> {
+  if (!(dataset in DEMO_DATASETS)) fail(`unknown demo dataset "${dataset}" (support, intent, domain or alpaca)`);
+  if (steps !== null && (!Number.isInteger(steps) || steps < 1 || steps > 100_000)) fail(`the demo's steps must be a whole number from 1 to 100000 (got ${steps})`);
+  if (job) fail('a training run is in progress: stop it or wait for it to finish before the demo');
+  if (generation) fail('a generation is running: wait for it or stop it first');
+  if (demoRunning) fail('the demo is already running');
+  if (env.defaultFiles.length === 0) fail('this build has no embedded default model (public/models/default is empty): the demo needs it');
+  demoRunning = true;
+  let release: (() => void) | null = null;
+  try {
+    release = await acquireTrainerLock();
+    await recoverDevice();
+    const dataRoot = new URL('data/', env.baseUrl);
+    return await runDemoCore({
+      model: defaultModelSource(env.baseUrl, env.defaultFiles),
+      data: async (name) => {
+        const res = await fetch(new URL(name, dataRoot));
+        if (!res.ok) fail(`demo data ${name}: HTTP ${res.status}`);
+        return res.blob();
+      },
+      dataset,
+      ...(steps !== null ? { steps } : {}),
+      onEvent: (e) => void onEvent(e),
+      onPhase: (phase) => void onEvent({ type: 'phase', phase }),
+    });
+  } catch (err) {
+    const e = await deviceErrorFor(err);
+    if (e instanceof DeviceError) deviceLost = true;
+    throw e;
+  } finally {
+    demoRunning = false;
+    release?.();
+  }
+}
+
 // ---- export / import ----
 
 function filesRecord(files: Map<string, Uint8Array>): Record<string, Uint8Array> {
@@ -767,4 +817,5 @@ export const api = {
   stopGeneration,
   exportFiles,
   importState,
+  runDemo,
 };

@@ -255,3 +255,14 @@ export interface WorkerErrorInfo {
   message: string;
   kind?: string;
 }
+
+// ---- the demo ("Try the demo": the default model fine-tuned on a demo dataset, before vs after) ----
+
+export type { DemoDataset } from '../core/demo-datasets';
+export type { DemoResult, DemoSample, DemoNumbers } from '../core/demo';
+import type { TrainEvent } from '../core/train/trainer';
+
+export type DemoPhase = 'load' | 'before' | 'train' | 'after';
+
+/** What the demo streams to the page: its phase, and the trainer's events (steps with the loss). */
+export type DemoEvent = { type: 'phase'; phase: DemoPhase } | TrainEvent;

@@ -9,9 +9,10 @@ import { TrainState } from './train.svelte';
 import { CompareState } from './compare.svelte';
 import { ExportState } from './export.svelte';
 import { RunsState } from './runs.svelte';
+import { DemoState } from './demo.svelte';
 import { readSession } from './session';
 
-export type Screen = 'model' | 'data' | 'train' | 'compare' | 'export' | 'runs';
+export type Screen = 'model' | 'data' | 'train' | 'compare' | 'export' | 'runs' | 'demo';
 
 export const SCREENS: { id: Screen; label: string }[] = [
   { id: 'model', label: 'Model' },
@@ -20,6 +21,7 @@ export const SCREENS: { id: Screen; label: string }[] = [
   { id: 'compare', label: 'Compare' },
   { id: 'export', label: 'Export / Import' },
   { id: 'runs', label: 'Runs' },
+  { id: 'demo', label: 'Demo' },
 ];
 
 /** The message of anything thrown (comlink rethrows worker errors with their message). */
@@ -44,6 +46,7 @@ export class AppState {
   readonly compare: CompareState;
   readonly exports: ExportState;
   readonly runs: RunsState;
+  readonly demo: DemoState;
   #applyUpdate: ((reload?: boolean) => Promise<void>) | null = null;
 
   constructor() {
@@ -53,6 +56,7 @@ export class AppState {
     this.compare = new CompareState(this);
     this.exports = new ExportState(this);
     this.runs = new RunsState(this);
+    this.demo = new DemoState(this);
   }
 
   /** Starts the training worker (backend detection) and reads what is stored. */
@@ -100,7 +104,7 @@ export class AppState {
 
   /** Switches to the new version, unless a job would be lost by the reload. */
   async applyUpdate(): Promise<void> {
-    if (this.train.busy) return;
+    if (this.train.busy || this.demo.running) return;
     await this.#applyUpdate?.(true);
   }
 }

@@ -165,9 +165,11 @@ async function checkRecord(page, rec, allowed = []) {
 }
 
 let shotIndex = 0;
-async function shot(page, name) {
+async function shot(page, name, index = null) {
   fs.mkdirSync(shots, { recursive: true });
-  const file = path.join(shots, `${String(++shotIndex).padStart(2, '0')}-${name}.png`);
+  // A fixed number keeps a screenshot's name the same when a scenario runs alone (--only).
+  shotIndex = index ?? shotIndex + 1;
+  const file = path.join(shots, `${String(shotIndex).padStart(2, '0')}-${name}.png`);
   await page.screenshot({ path: file, fullPage: true });
   log(`screenshot ${path.relative(root, file)}`);
 }
@@ -656,9 +658,47 @@ async function gpuLost() {
   }
 }
 
+/** "Try the demo": the embedded default model fine-tuned on the domain demo data in the training worker,
+ *  with the held-out loss before and after and the side-by-side samples. */
+async function demo() {
+  assert(HAS_DEFAULT_MODEL(), 'the build embeds the default model (public/models/default)');
+  const { context, page, rec } = await launch();
+  try {
+    const backend = await openApp(page);
+    assert(backend === 'webgpu', `the WebGPU backend is used (got ${backend})`);
+    // The Model screen (shown first) points to the Demo screen.
+    await page.getByRole('button', { name: 'Open the demo', exact: true }).click();
+    await page.waitForSelector('[data-testid=demo-run]');
+    await page.getByLabel('Dataset').selectOption('domain');
+    assert((await page.inputValue('[data-testid=demo-steps]')) === '100', 'the steps default to the dataset setting (domain: 100)');
+    await setNumber(page, 'demo-steps', 3);
+    await page.getByRole('button', { name: 'Try the demo', exact: true }).click();
+    await page.waitForSelector('[data-testid=demo-progress]');
+    await page.waitForSelector('[data-testid=demo-result]', { timeout: 300_000 });
+    const errors = await page.$$('[data-testid=demo-error]');
+    assert(errors.length === 0, `no demo error (${errors.length ? await errors[0].textContent() : ''})`);
+    const before = Number(await page.getAttribute('[data-testid=demo-before-loss]', 'data-value'));
+    const after = Number(await page.getAttribute('[data-testid=demo-after-loss]', 'data-value'));
+    assert(Number.isFinite(before) && Number.isFinite(after), `both held-out losses are shown (${before}, ${after})`);
+    assert(/^\d+\.\d{4}$/.test((await page.textContent('[data-testid=demo-after-loss]')).trim()), 'the after loss is shown as a number');
+    assert(after < before, `the held-out loss went down (${before} → ${after})`);
+    assert(/%/.test(await page.textContent('[data-testid=demo-reduction]')), 'the reduction is shown in %');
+    assert((await page.$$('[data-testid=demo-sample]')).length >= 1, 'the side-by-side samples are shown');
+    assert((await page.textContent('[data-testid=backend]')).includes('WebGPU'), 'the demo ran with the WebGPU backend');
+    await shot(page, 'demo', 11);
+    await checkRecord(page, rec);
+  } catch (e) {
+    await failShot(page);
+    throw e;
+  } finally {
+    await context.close();
+  }
+}
+
 const SCENARIOS = [
   ['main-flow', mainFlow],
   ['state-import', stateImport],
+  ['demo', demo],
   ['kfold-full', kfoldFull],
   ['gpu-lost', gpuLost],
   ['hub-download', hubDownload],
