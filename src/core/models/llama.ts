@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../hf-config';
 import type { ModelFamily, LinearModule } from './family';
-import { applyRope, attention, attentionBias, linear, param, rmsNorm, ropeTables, splitHeads, type LinearContext } from './layers';
+import { applyRope, attention, attentionBias, linear, param, rmsNorm, ropeTables, siluGate, splitHeads, type LinearContext } from './layers';
 
 function parameterShapes(c: ModelConfig): Map<string, number[]> {
   const d = c.hiddenSize;
@@ -82,7 +82,7 @@ function forward(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tenso
     const m = rmsNorm(x, param(ctx, `${l}.post_attention_layernorm.weight`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
     const gate = linear(ctx, `${l}.mlp.gate_proj`, m, false, c.mlpBias);
     const up = linear(ctx, `${l}.mlp.up_proj`, m, false, c.mlpBias);
-    const down = linear(ctx, `${l}.mlp.down_proj`, tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D, false, c.mlpBias);
+    const down = linear(ctx, `${l}.mlp.down_proj`, siluGate(gate, up) as tf.Tensor2D, false, c.mlpBias);
     x = tf.add(x, down.reshape([b, t, d])) as tf.Tensor3D;
   }
   if (opts.cache) opts.cache.length = past + t;
