@@ -1,5 +1,6 @@
 // The one description of what crosses between the page and the two workers: requests, replies and events.
 // DOM-free and type-only on the engine side, so both the page (lib dom) and the workers (lib webworker) compile it.
+import type { ModelConfig } from '../core/hf-config';
 import type { TrainConfig } from '../core/train/config';
 import type { TokenizeStats, TrainMode } from '../core/data/tokenize';
 import type { ColumnMapping, DataFormat, Example } from '../core/data/formats';
@@ -37,18 +38,11 @@ export type ModelRequest =
   | { kind: 'files'; label: string; files: File[] }
   | { kind: 'hub'; repo: string; revision?: string };
 
-export interface ModelShape {
-  modelType: string;
-  vocabSize: number;
-  hiddenSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  intermediateSize: number;
-  maxPositions: number;
-  tieWordEmbeddings: boolean;
-}
+/** What the UI shows of a model's architecture: the engine's config, less what only the engine needs. */
+export type ModelShape = Pick<
+  ModelConfig,
+  'modelType' | 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'intermediateSize' | 'maxPositions' | 'tieWordEmbeddings'
+>;
 
 export interface ModelInfo {
   ref: ModelRef;
