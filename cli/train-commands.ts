@@ -18,7 +18,7 @@ import { evaluateSequences } from '../src/core/train/evaluate';
 import { applyState, decodeState, encodeState, CheckpointError, type FullState } from '../src/core/checkpoint';
 import { importDataset, type ColumnMapping } from '../src/core/data';
 import { tokenizeExamples, type Sequence } from '../src/core/data/tokenize';
-import { LoraAdapter, loraScale, type LoraConfig } from '../src/core/lora';
+import { adapterFromTensors, type LoraConfig } from '../src/core/lora';
 import { exportPeftAdapter } from '../src/core/export/peft';
 import { exportFullModel, exportMergedModel } from '../src/core/export/merged';
 import { exportRecipe } from '../src/core/export/recipe';
@@ -284,25 +284,11 @@ async function evalCommand(argv: string[]) {
   return { loss: r.loss, perplexity: r.perplexity, token_accuracy: r.accuracy, examples: data.dataset.examples.length };
 }
 
-/** A model skeleton (no weights) with the state's LoRA weights: enough to write the PEFT adapter. */
-function adapterFromState(model: CausalLM, state: FullState): void {
+/** The state's LoRA weights as the model's adapter (on a weightless skeleton: enough to write the PEFT files). */
+async function adapterFromState(model: CausalLM, state: FullState, file: string): Promise<void> {
   const lora = state.meta.lora as LoraConfig | null;
   if (state.meta.method !== 'lora' || !lora) throw new UsageError('this state is from full fine-tuning: export it with --format merged');
-  const adapter = new LoraAdapter(lora);
-  const modules = new Map(model.linearModules().map((m) => [m.path, m]));
-  for (const [name, w] of state.weights) {
-    const m = /^base_model\.model\.(.+)\.lora_(A|B)\.weight$/.exec(name);
-    if (!m) throw new CheckpointError(`unexpected LoRA tensor ${name} in the state`);
-    const module = modules.get(m[1]);
-    if (!module) throw new CheckpointError(`the state's ${name} targets ${m[1]}, not a layer of the base`);
-    const layer = adapter.layers.get(m[1]) ?? { module, A: null as unknown as tf.Variable, B: null as unknown as tf.Variable, scale: 0 };
-    const v = tf.variable(tf.tensor(w.data, w.shape), false);
-    if (m[2] === 'A') layer.A = v;
-    else layer.B = v;
-    layer.scale = loraScale(lora.alpha, w.shape[m[2] === 'A' ? 0 : 1], lora.useRslora);
-    adapter.layers.set(m[1], layer);
-  }
-  model.adapter = adapter;
+  await adapterFromTensors(model, lora, { names: [...state.weights.keys()], shape: (n) => state.weights.get(n)!.shape, read: async (n) => state.weights.get(n)!.data }, file);
 }
 
 async function exportCommand(argv: string[]) {
@@ -316,7 +302,7 @@ async function exportCommand(argv: string[]) {
   if (format === 'peft') {
     const config = parseModelConfig(state.meta.base.config, `${stateFile} (base config)`);
     const skeleton = new CausalLM(config, new Map());
-    adapterFromState(skeleton, state);
+    await adapterFromState(skeleton, state, stateFile);
     const files = await exportPeftAdapter(skeleton, { baseModelName: state.meta.base.name });
     writeFiles(out, files);
     return { format, out, files: [...files.keys()].sort() };
@@ -326,7 +312,7 @@ async function exportCommand(argv: string[]) {
   const model = await loadModel(dirSource(baseDir));
   const tok = await loadTokenizer(dirSource(baseDir));
   if (format === 'merged') {
-    if (state.meta.method === 'lora') adapterFromState(model, state);
+    if (state.meta.method === 'lora') await adapterFromState(model, state, stateFile);
     else for (const [name, w] of state.weights) model.params.get(name)?.assign(tf.tensor(w.data, w.shape));
     const files = state.meta.method === 'lora' ? await exportMergedModel(model, tok) : await exportFullModel(model, tok);
     writeFiles(out, files);

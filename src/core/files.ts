@@ -49,3 +49,8 @@ export function fileListSource(label: string, files: Iterable<File>): FileSource
   }
   return blobSource(label, map);
 }
+
+/** A FileSource over files held as bytes (an export, before it is written anywhere): path → contents. */
+export function bytesSource(label: string, files: Map<string, Uint8Array>): FileSource {
+  return blobSource(label, new Map([...files].map(([p, bytes]) => [p, new Blob([bytes as Uint8Array<ArrayBuffer>])])));
+}

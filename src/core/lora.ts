@@ -165,6 +165,54 @@ export function parseAdapterConfig(json: unknown, file = 'adapter_config.json'):
   };
 }
 
+/** LoRA tensors by PEFT name, wherever they are kept (an adapter file, a full-state checkpoint). */
+export interface LoraTensors {
+  names: string[];
+  shape(name: string): number[];
+  read(name: string): Promise<Float32Array>;
+}
+
+/**
+ * Installs an adapter on `model` (which it freezes) from PEFT-named lora_A / lora_B tensors; every tensor
+ * is checked against the model's linear layers. `file` names the source in messages.
+ */
+export async function adapterFromTensors(model: CausalLM, config: LoraConfig, tensors: LoraTensors, file: string): Promise<LoraAdapter> {
+  const modules = new Map(model.linearModules().map((m) => [m.path, m]));
+  const adapter = new LoraAdapter(config);
+  const found = new Map<string, { A?: string; B?: string }>();
+  for (const name of tensors.names) {
+    const m = /^base_model\.model\.(.+)\.lora_(A|B)(?:\.default)?\.weight$/.exec(name);
+    if (!m) throw new ConfigError(`${file}: unexpected tensor ${name} (only lora_A / lora_B weights are supported)`);
+    let path = m[1];
+    if (!modules.has(path) && modules.has(`transformer.${path}`)) path = `transformer.${path}`;
+    if (!modules.has(path)) throw new ConfigError(`${file}: tensor ${name} targets ${path}, which is not a linear layer of this ${model.config.modelType} model`);
+    const slot = found.get(path) ?? {};
+    slot[m[2] as 'A' | 'B'] = name;
+    found.set(path, slot);
+  }
+  if (found.size === 0) throw new ConfigError(`${file}: no LoRA tensors`);
+  for (const [path, names] of found) {
+    if (!names.A || !names.B) throw new ConfigError(`${file}: ${path} has lora_${names.A ? 'A' : 'B'} but not lora_${names.A ? 'B' : 'A'}`);
+    const mod = modules.get(path)!;
+    const a = tensors.shape(names.A);
+    const b = tensors.shape(names.B);
+    const r = a[0];
+    if (a.length !== 2 || a[1] !== mod.inFeatures) throw new ConfigError(`${file}: ${names.A} has shape [${a}], expected [r, ${mod.inFeatures}]`);
+    if (b.length !== 2 || b[0] !== mod.outFeatures || b[1] !== r) throw new ConfigError(`${file}: ${names.B} has shape [${b}], expected [${mod.outFeatures}, ${r}]`);
+    const alpha = patternValue(config.alphaPattern, path) ?? config.alpha;
+    adapter.layers.set(path, {
+      module: mod,
+      A: tf.variable(tf.tensor2d(await tensors.read(names.A), [r, mod.inFeatures]), true),
+      B: tf.variable(tf.tensor2d(await tensors.read(names.B), [mod.outFeatures, r]), true),
+      scale: loraScale(alpha, r, config.useRslora),
+    });
+  }
+  model.setTrainable(false);
+  model.adapter?.dispose();
+  model.adapter = adapter;
+  return adapter;
+}
+
 /** Loads a PEFT adapter folder onto `model` (which it freezes); every tensor is checked against the model. */
 export async function loadPeftAdapter(model: CausalLM, source: FileSource): Promise<LoraAdapter> {
   for (const f of ['adapter_config.json', 'adapter_model.safetensors']) {
@@ -173,40 +221,12 @@ export async function loadPeftAdapter(model: CausalLM, source: FileSource): Prom
   const file = `${source.label}/adapter_model.safetensors`;
   const config = parseAdapterConfig(await readJson(source, 'adapter_config.json'), `${source.label}/adapter_config.json`);
   const reader = await openSafetensors(await source.blob('adapter_model.safetensors'), file);
-  const modules = new Map(model.linearModules().map((m) => [m.path, m]));
-  const adapter = new LoraAdapter(config);
-  const found = new Map<string, { A?: string; B?: string }>();
-  for (const e of reader.entries) {
-    const m = /^base_model\.model\.(.+)\.lora_(A|B)(?:\.default)?\.weight$/.exec(e.name);
-    if (!m) throw new ConfigError(`${file}: unexpected tensor ${e.name} (only lora_A / lora_B weights are supported)`);
-    let path = m[1];
-    if (!modules.has(path) && modules.has(`transformer.${path}`)) path = `transformer.${path}`;
-    if (!modules.has(path)) throw new ConfigError(`${file}: tensor ${e.name} targets ${path}, which is not a linear layer of this ${model.config.modelType} model`);
-    const slot = found.get(path) ?? {};
-    slot[m[2] as 'A' | 'B'] = e.name;
-    found.set(path, slot);
-  }
-  if (found.size === 0) throw new ConfigError(`${file}: no LoRA tensors`);
-  for (const [path, names] of found) {
-    if (!names.A || !names.B) throw new ConfigError(`${file}: ${path} has lora_${names.A ? 'A' : 'B'} but not lora_${names.A ? 'B' : 'A'}`);
-    const mod = modules.get(path)!;
-    const a = reader.get(names.A)!;
-    const b = reader.get(names.B)!;
-    const r = a.shape[0];
-    if (a.shape.length !== 2 || a.shape[1] !== mod.inFeatures) throw new ConfigError(`${file}: ${names.A} has shape [${a.shape}], expected [r, ${mod.inFeatures}]`);
-    if (b.shape.length !== 2 || b.shape[0] !== mod.outFeatures || b.shape[1] !== r) throw new ConfigError(`${file}: ${names.B} has shape [${b.shape}], expected [${mod.outFeatures}, ${r}]`);
-    const alpha = patternValue(config.alphaPattern, path) ?? config.alpha;
-    adapter.layers.set(path, {
-      module: mod,
-      A: tf.variable(tf.tensor2d(await reader.readF32(names.A), [r, mod.inFeatures]), true),
-      B: tf.variable(tf.tensor2d(await reader.readF32(names.B), [mod.outFeatures, r]), true),
-      scale: loraScale(alpha, r, config.useRslora),
-    });
-  }
-  model.setTrainable(false);
-  model.adapter?.dispose();
-  model.adapter = adapter;
-  return adapter;
+  return adapterFromTensors(
+    model,
+    config,
+    { names: reader.entries.map((e) => e.name), shape: (n) => reader.get(n)!.shape, read: (n) => reader.readF32(n) },
+    file,
+  );
 }
 
 /** W' = W + s·(B A) (transposed for Conv1D), computed in f32; returns the merged base weights by HF name. */

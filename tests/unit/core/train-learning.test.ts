@@ -6,7 +6,7 @@ import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { loadModel } from '../../../src/core/models/model';
 import { loadTokenizer } from '../../../src/core/tokenizer';
-import { blobSource } from '../../../src/core/files';
+import { bytesSource } from '../../../src/core/files';
 import { loadPeftAdapter } from '../../../src/core/lora';
 import { openSafetensors } from '../../../src/core/safetensors';
 import { resolveTrainConfig } from '../../../src/core/train/config';
@@ -16,10 +16,6 @@ import { exportPeftAdapter } from '../../../src/core/export/peft';
 import { exportMergedModel } from '../../../src/core/export/merged';
 import { dirSource } from '../../../cli/node-files';
 import { modelFolder, relErr, sentimentJsonl } from '../../helpers';
-
-function toSource(label: string, files: Map<string, Uint8Array>) {
-  return blobSource(label, new Map([...files].map(([k, v]) => [k, new Blob([v as Uint8Array<ArrayBuffer>])])));
-}
 
 for (const family of ['llama', 'qwen2', 'gpt2'] as const) {
   describe(`LoRA on the ${family} fixture`, () => {
@@ -58,9 +54,9 @@ for (const family of ['llama', 'qwen2', 'gpt2'] as const) {
       const trained = await tf.tidy(() => model.forward(ids)).data();
       const reloaded = await loadModel(dirSource(dir));
       reloaded.params.get(model.family.embeddingName)!.assign(embed);
-      await loadPeftAdapter(reloaded, toSource('exported', files));
+      await loadPeftAdapter(reloaded, bytesSource('exported', files));
       expect(relErr(await tf.tidy(() => reloaded.forward(ids)).data(), trained)).toBeLessThanOrEqual(1e-6);
-      const merged = await loadModel(toSource('merged', await exportMergedModel(model, tok)));
+      const merged = await loadModel(bytesSource('merged', await exportMergedModel(model, tok)));
       expect(merged.adapter).toBeNull();
       expect(relErr(await tf.tidy(() => merged.forward(ids)).data(), trained)).toBeLessThanOrEqual(1e-4);
       tf.dispose([ids]);

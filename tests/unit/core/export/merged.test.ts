@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadModel, type CausalLM } from '../../../../src/core/models/model';
 import { loadPeftAdapter } from '../../../../src/core/lora';
 import { openSafetensors } from '../../../../src/core/safetensors';
-import { blobSource } from '../../../../src/core/files';
+import { bytesSource } from '../../../../src/core/files';
 import { loadTokenizer } from '../../../../src/core/tokenizer';
 import { CHATML_FALLBACK } from '../../../../src/core/chat-template';
 import { exportFullModel, exportMergedModel } from '../../../../src/core/export/merged';
@@ -14,9 +14,7 @@ import type { ExportFiles } from '../../../../src/core/export/files';
 import { fixtureJson, fixtureSource, readReference, relErr } from '../../../helpers';
 
 function asSource(files: ExportFiles, label = 'exported') {
-  const blobs: Record<string, Blob> = {};
-  for (const [p, bytes] of files) blobs[p] = new Blob([bytes as Uint8Array<ArrayBuffer>]);
-  return blobSource(label, blobs);
+  return bytesSource(label, files);
 }
 
 function json(files: ExportFiles, file: string): any {

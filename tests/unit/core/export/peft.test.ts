@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { loadModel, type CausalLM } from '../../../../src/core/models/model';
 import { createLora, loadPeftAdapter } from '../../../../src/core/lora';
 import { openSafetensors } from '../../../../src/core/safetensors';
-import { blobSource } from '../../../../src/core/files';
+import { bytesSource } from '../../../../src/core/files';
 import { exportPeftAdapter, peftTargetModules } from '../../../../src/core/export/peft';
 import type { ExportFiles } from '../../../../src/core/export/files';
 import { fixture, fixtureSource, readReference, relErr } from '../../../helpers';
@@ -31,9 +31,7 @@ const CONFIG_KEYS = [
 ];
 
 function asSource(files: ExportFiles, label = 'exported') {
-  const blobs: Record<string, Blob> = {};
-  for (const [p, bytes] of files) blobs[p] = new Blob([bytes as Uint8Array<ArrayBuffer>]);
-  return blobSource(label, blobs);
+  return bytesSource(label, files);
 }
 
 function json(files: ExportFiles, file: string): any {
