@@ -3,6 +3,7 @@
 // split/merge, RoPE, attention, chunked cross-entropy, the global gradient norm and AdamW with clipping
 // folded in. `setFusedKernels(false)` switches the engine back to plain tfjs ops (the reference path).
 // Importing this module registers the kernels.
+import './cpu-matmul'; // the CPU backend's matmuls, replaced on import
 export { setFusedKernels, fusedKernelsEnabled } from './switch';
 export { fusedLayerNorm, fusedRmsNorm } from './norms';
 export { fusedGeluNew, fusedBiasGeluNew, fusedSiluGate, fusedBiasAdd } from './activations';
