@@ -7,7 +7,7 @@ import { hashBlob } from '../src/core/hashes';
 import { importDataset, detectFileType } from '../src/core/data/import';
 import { jsonlRecords, jsonArrayRecords } from '../src/core/data/json';
 import { csvRecords } from '../src/core/data/csv';
-import { DataError } from '../src/core/data/errors';
+import { DataError, DataErrors } from '../src/core/data/errors';
 import { IGNORE_INDEX, tokenizeChat, tokenizeCompletion, tokenizeExamples, type TokenizeStats } from '../src/core/data/tokenize';
 import { trainValSplit } from '../src/core/data/split';
 import type { ChatMessage } from '../src/core/chat-template';
@@ -36,9 +36,32 @@ export interface ImportRequest {
   replaceId?: string;
 }
 
+export interface ImportErrorInfo {
+  message: string;
+  file: string | null;
+  line: number | null;
+  field: string | null;
+}
+
 export type ImportOutcome =
   | { ok: true; dataset: DatasetSummary }
-  | { ok: false; error: { message: string; file: string | null; line: number | null; field: string | null }; columns: string[] };
+  | {
+      ok: false;
+      /** The first error (or the only one). */
+      error: ImportErrorInfo;
+      /** Every record error found, in line order (up to MAX_IMPORT_ERRORS), the first included. */
+      errors: ImportErrorInfo[];
+      /** Reading stopped at MAX_IMPORT_ERRORS: the file has more. */
+      moreErrors: boolean;
+      columns: string[];
+    };
+
+/** How many record errors an import lists before it stops reading. */
+const MAX_IMPORT_ERRORS = 100;
+
+function errorInfo(e: DataError): ImportErrorInfo {
+  return { message: e.message, file: e.file, line: e.line, field: e.field ?? null };
+}
 
 interface DatasetStats {
   sha256: string;
@@ -106,11 +129,18 @@ async function importFile(req: ImportRequest, onProgress?: (p: Progress) => void
     imported = await importDataset(file, file.name, {
       format: req.format,
       columns: req.columns,
+      collectErrors: MAX_IMPORT_ERRORS,
       onProgress: (done, total) => void onProgress?.({ phase: 'reading', done, total }),
     });
   } catch (e) {
-    if (e instanceof DataError) return { ok: false, error: { message: e.message, file: e.file, line: e.line, field: e.field ?? null }, columns };
-    if (e instanceof WhetstoneError) return { ok: false, error: { message: e.message, file: file.name, line: null, field: null }, columns };
+    if (e instanceof DataErrors) {
+      return { ok: false, error: errorInfo(e), errors: e.errors.map(errorInfo), moreErrors: e.truncated, columns };
+    }
+    if (e instanceof DataError) return { ok: false, error: errorInfo(e), errors: [errorInfo(e)], moreErrors: false, columns };
+    if (e instanceof WhetstoneError) {
+      const info = { message: e.message, file: file.name, line: null, field: null };
+      return { ok: false, error: info, errors: [info], moreErrors: false, columns };
+    }
     throw e;
   }
   onProgress?.({ phase: 'hashing', done: 0, total: file.size });

@@ -18,7 +18,7 @@ import { TARGET_PRESETS } from '../src/core/lora';
 import { exportMergedModel } from '../src/core/export/merged';
 import { exportRecipe } from '../src/core/export/recipe';
 import * as db from '../src/store';
-import { store } from './store-handle';
+import { onStoreUpgraded, store } from './store-handle';
 import { defaultModelSource, downloadHubModel, droppedSource } from './model-sources';
 import { tokenizedKey } from '../src/bridge/cache-key';
 import { runDemo as runDemoCore, type DemoResult } from '../src/core/demo';
@@ -795,8 +795,14 @@ async function importState(file: File): Promise<RunListItem> {
   return (await listRuns()).find((r) => r.id === run.id)!;
 }
 
+/** The page's callback for another tab's schema upgrade (this worker's database connection is closed). */
+function watchStore(onUpgraded: () => unknown): void {
+  onStoreUpgraded(() => void onUpgraded());
+}
+
 export const api = {
   init,
+  watchStore,
   openModel,
   listModels,
   deleteModel,

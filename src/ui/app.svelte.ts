@@ -1,7 +1,7 @@
 // The app's state: which screen is shown, the compute backend, service-worker updates, worker crashes,
 // and one state object per screen. Components read these and call their methods; only the state classes
 // reach the workers, through src/bridge/workers.ts.
-import { onWorkerCrash, trainApi } from '../bridge/workers';
+import { callback, onWorkerCrash, trainApi } from '../bridge/workers';
 import type { BackendReport } from '../bridge/protocol';
 import { ModelState } from './model.svelte';
 import { DataState } from './data.svelte';
@@ -37,6 +37,8 @@ export class AppState {
   startError = $state<string | null>(null);
   crash = $state<string | null>(null);
   updateReady = $state(false);
+  /** Another tab opened a newer database schema: this tab's connection is closed; it must reload. */
+  storeUpgraded = $state(false);
   /** Start-up (backend, stored lists, the last session's model and dataset) is done. */
   ready = $state(false);
   offlineReady = $state(false);
@@ -68,6 +70,9 @@ export class AppState {
           : `The tokenizer worker stopped (${message}); it restarts on the next action.`;
       if (which === 'train') this.train.onWorkerLost();
     });
+    void trainApi()
+      .watchStore(callback(() => (this.storeUpgraded = true)))
+      .catch(() => undefined);
     try {
       this.backend = await trainApi().init({ baseUrl: new URL(import.meta.env.BASE_URL, location.href).href, defaultFiles: __WHETSTONE_DEFAULT_MODEL__ });
     } catch (e) {

@@ -35,6 +35,10 @@ export class DataState {
   list = $state.raw<DatasetListItem[]>([]);
   current = $state.raw<DatasetSummary | null>(null);
   importError = $state.raw<ImportErrorInfo | null>(null);
+  /** Every record error of the failed import, in line order (the first is `importError`). */
+  importErrors = $state.raw<ImportErrorInfo[]>([]);
+  /** The failed file has more errors than the list holds. */
+  moreImportErrors = $state(false);
   errorColumns = $state.raw<string[]>([]);
   progress = $state.raw<Progress | null>(null);
   busy = $state(false);
@@ -89,6 +93,8 @@ export class DataState {
     this.busy = true;
     this.error = null;
     this.importError = null;
+    this.importErrors = [];
+    this.moreImportErrors = false;
     if (!opts.keepMapping) {
       this.mapping = {};
       this.format = 'auto';
@@ -101,6 +107,8 @@ export class DataState {
         : await tokenizeApi().importFile({ file, format: this.format, columns: this.#mappingObject() }, onProgress);
       if (!outcome.ok) {
         this.importError = outcome.error;
+        this.importErrors = outcome.errors;
+        this.moreImportErrors = outcome.moreErrors;
         this.errorColumns = outcome.columns;
         this.#failedFile = opts.replaceId ? null : file;
         this.#failedRemap = opts.replaceId ?? null;
@@ -152,6 +160,8 @@ export class DataState {
   async select(id: string, opts: { keepMode?: boolean } = {}): Promise<void> {
     this.error = null;
     this.importError = null;
+    this.importErrors = [];
+    this.moreImportErrors = false;
     try {
       await this.#show(await tokenizeApi().openDataset(id), opts);
     } catch (e) {

@@ -1,7 +1,8 @@
 // Import a dataset file (JSONL, JSON array, CSV/TSV, TXT) into normalised examples: all of them, or a
-// DataError naming file, line and field — never a partial import.
+// DataError naming file, line and field (or, when asked, DataErrors listing every bad record) — never a
+// partial import.
 
-import { DataError } from './errors';
+import { DataError, DataErrors } from './errors';
 import {
   checkColumnMapping,
   detectFormat,
@@ -31,6 +32,11 @@ export interface ImportOptions {
   /** Largest TXT document (paragraph) accepted, in characters (default 64 Mi). */
   maxDocumentChars?: number;
   onProgress?: (bytesRead: number, total: number) => void;
+  /** Collect up to this many record errors (bad JSON on a line, a missing or mistyped field, a mixed schema)
+   *  and throw them together as DataErrors, instead of stopping at the first (default 0: stop at the first).
+   *  Errors of the file as a whole (invalid UTF-8, a line over the cap, broken CSV quoting) still end the
+   *  reading, after the record errors found before them. */
+  collectErrors?: number;
 }
 
 export interface ImportedDataset {
@@ -115,37 +121,70 @@ export async function importDataset(blob: Blob, fileName: string, opts: ImportOp
     return { format: 'text', examples, lines, fileName };
   }
 
-  const maxWhole = opts.maxWholeFileBytes ?? DEFAULT_MAX_WHOLE_FILE_BYTES;
-  let records: AsyncIterable<RawRecord> | Iterable<RawRecord>;
-  if (fileType === 'jsonl') records = jsonlRecords(blob, fileName, { maxLineBytes: opts.maxLineBytes, onProgress: opts.onProgress });
-  else if (fileType === 'json') records = await jsonArrayRecords(blob, fileName, { maxBytes: maxWhole, onProgress: opts.onProgress });
-  else
-    records = await csvRecords(blob, fileName, {
-      delimiter: fileType === 'tsv' ? '\t' : ',',
-      maxBytes: maxWhole,
-      onProgress: opts.onProgress,
-    });
+  // Record errors go to `fail`: thrown at once, or collected up to the limit.
+  const limit = Math.max(0, Math.floor(opts.collectErrors ?? 0));
+  const errors: DataError[] = [];
+  const fail = (e: DataError): void => {
+    if (limit === 0) throw e;
+    errors.push(e);
+    if (errors.length >= limit) throw new DataErrors(errors, true);
+  };
 
+  const maxWhole = opts.maxWholeFileBytes ?? DEFAULT_MAX_WHOLE_FILE_BYTES;
   let format: DataFormat | null = want === 'auto' ? null : want;
   let firstLine = 0;
   const examples: Example[] = [];
   const lines: number[] = [];
-  for await (const { line, value } of records) {
-    const rec = value as object;
-    const ctx = { file: fileName, line, columns };
-    if (want === 'auto') {
-      const f = detectFormat(rec, columns);
-      if (f === null) throw unknownSchemaError(rec, ctx);
-      if (format === null) {
-        format = f;
-        firstLine = line;
-      } else if (f !== format) {
-        throw new DataError(fileName, line, `record is ${f} but the first record (line ${firstLine}) is ${format}: mixed schemas`);
+  try {
+    let records: AsyncIterable<RawRecord> | Iterable<RawRecord>;
+    if (fileType === 'jsonl')
+      records = jsonlRecords(blob, fileName, {
+        maxLineBytes: opts.maxLineBytes,
+        onProgress: opts.onProgress,
+        ...(limit > 0 ? { onBadRecord: fail } : {}),
+      });
+    else if (fileType === 'json') records = await jsonArrayRecords(blob, fileName, { maxBytes: maxWhole, onProgress: opts.onProgress });
+    else
+      records = await csvRecords(blob, fileName, {
+        delimiter: fileType === 'tsv' ? '\t' : ',',
+        maxBytes: maxWhole,
+        onProgress: opts.onProgress,
+      });
+
+    for await (const { line, value } of records) {
+      const rec = value as object;
+      const ctx = { file: fileName, line, columns };
+      if (want === 'auto') {
+        const f = detectFormat(rec, columns);
+        if (f === null) {
+          fail(unknownSchemaError(rec, ctx));
+          continue;
+        }
+        if (format === null) {
+          format = f;
+          firstLine = line;
+        } else if (f !== format) {
+          fail(new DataError(fileName, line, `record is ${f} but the first record (line ${firstLine}) is ${format}: mixed schemas`));
+          continue;
+        }
       }
+      let example: Example;
+      try {
+        example = normalizeRecord(rec, format as DataFormat, ctx);
+      } catch (e) {
+        if (!(e instanceof DataError)) throw e;
+        fail(e);
+        continue;
+      }
+      examples.push(example);
+      lines.push(line);
     }
-    examples.push(normalizeRecord(rec, format as DataFormat, ctx));
-    lines.push(line);
+  } catch (e) {
+    // A fatal error after collected ones: report them all, the fatal one last.
+    if (e instanceof DataErrors || errors.length === 0 || !(e instanceof DataError)) throw e;
+    throw new DataErrors([...errors, e], false);
   }
+  if (errors.length > 0) throw new DataErrors(errors, false);
   if (examples.length === 0 || format === null) throw new DataError(fileName, 1, 'empty file (no records)');
   return { format, examples, lines, fileName };
 }

@@ -1,6 +1,6 @@
 // The data pipeline: import and validate a dataset file, tokenize it for a training mode, split it.
 
-export { DataError } from './errors';
+export { DataError, DataErrors } from './errors';
 export { DEFAULT_MAX_LINE_BYTES, DEFAULT_MAX_WHOLE_FILE_BYTES, readLines, type Line, type ReadOptions } from './read';
 export {
   CHAT_ROLES,

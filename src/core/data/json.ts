@@ -27,11 +27,24 @@ function parseRecord(text: string, fileName: string, line: number): RawRecord {
   return { line, value };
 }
 
-/** Records of a JSONL file; blank lines are skipped. */
-export async function* jsonlRecords(blob: Blob, fileName: string, opts: ReadOptions = {}): AsyncGenerator<RawRecord> {
+/** Records of a JSONL file; blank lines are skipped. A line that is not a JSON object throws, or, given
+ *  `onBadRecord`, is reported there and skipped (the lines are independent, so reading can go on). */
+export async function* jsonlRecords(
+  blob: Blob,
+  fileName: string,
+  opts: ReadOptions & { onBadRecord?: (e: DataError) => void } = {},
+): AsyncGenerator<RawRecord> {
   for await (const { line, text } of readLines(blob, fileName, opts)) {
     if (text.trim() === '') continue;
-    yield parseRecord(text, fileName, line);
+    let rec: RawRecord;
+    try {
+      rec = parseRecord(text, fileName, line);
+    } catch (e) {
+      if (!opts.onBadRecord || !(e instanceof DataError)) throw e;
+      opts.onBadRecord(e);
+      continue;
+    }
+    yield rec;
   }
 }
 

@@ -2,7 +2,7 @@
 // rejection with its file, line and field.
 import { describe, expect, it } from 'vitest';
 import { importDataset, type ImportOptions } from '../../../../src/core/data/import';
-import { DataError } from '../../../../src/core/data/errors';
+import { DataError, DataErrors } from '../../../../src/core/data/errors';
 import { WhetstoneError } from '../../../../src/core/errors';
 
 const blob = (...parts: BlobPart[]) => new Blob(parts);
@@ -374,5 +374,82 @@ describe('prototype pollution', () => {
       columns: { prompt: '__proto__', completion: 'constructor' },
     });
     expect(m.examples).toEqual([{ prompt: 'p', completion: 'c' }]);
+  });
+});
+
+describe('collecting every error (collectErrors)', () => {
+  const where = (e: DataError) => [e.file, e.line, e.field ?? null, e.message];
+
+  it('lists each bad line of a JSONL file with its file, line and field, in line order', async () => {
+    const file = blob(
+      [
+        '{"prompt": "p1", "completion": "c1"}',
+        '{"prompt": "p2", "completion": "c2",,}',
+        '{"prompt": "p3", "completion": "c3"}',
+        '{"prompt": "p4", "completion": 4}',
+        '',
+        '{"prompt": "p6"}',
+        '[1]',
+        '{"text": "t"}',
+        '{"prompt": "p9", "completion": "c9"}',
+      ].join('\n'),
+    );
+    const e = await failure(file, 'd.jsonl', { collectErrors: 100 });
+    expect(e).toBeInstanceOf(DataErrors);
+    const all = (e as DataErrors).errors;
+    expect(all.map((x) => x.line)).toEqual([2, 4, 6, 7, 8]);
+    expect(where(all[1])).toEqual(['d.jsonl', 4, 'completion', 'd.jsonl:4: must be a string, got number (field completion)']);
+    expect(where(all[2])).toEqual(['d.jsonl', 6, 'completion', 'd.jsonl:6: missing field (field completion)']);
+    expect(all[0].message).toMatch(/^d\.jsonl:2: invalid JSON: /);
+    expect(all[3].message).toBe('d.jsonl:7: a record must be a JSON object, got an array');
+    expect(all[4].message).toBe('d.jsonl:8: record is text but the first record (line 1) is prompt-completion: mixed schemas');
+    expect((e as DataErrors).truncated).toBe(false);
+    // The aggregate is the first error, so code that reads one DataError still gets file, line and field.
+    expect([e.file, e.line]).toEqual(['d.jsonl', 2]);
+    expect(e.message).toMatch(/^d\.jsonl:2: invalid JSON: .* \(and 4 more errors\)$/);
+  });
+
+  it('stops at the limit and says there are more', async () => {
+    const bad = Array.from({ length: 250 }, (_, i) => JSON.stringify({ text: i }));
+    const e = (await failure(blob(bad.join('\n')), 'd.jsonl', { collectErrors: 100 })) as DataErrors;
+    expect(e.errors).toHaveLength(100);
+    expect(e.errors[99].line).toBe(100);
+    expect(e.truncated).toBe(true);
+    expect(e.message).toBe('d.jsonl:1: must be a string, got number (field text) (and 99+ more errors)');
+  });
+
+  it('one bad record is a plain list of one; without the option the first error ends the import as before', async () => {
+    const file = () => jsonl({ text: 'a' }, { text: 1 }, { text: 2 });
+    const one = await failure(file(), 'd.jsonl');
+    expect(one).not.toBeInstanceOf(DataErrors);
+    expect(one.line).toBe(2);
+    const single = (await failure(jsonl({ text: 'a' }, { text: 1 }), 'd.jsonl', { collectErrors: 100 })) as DataErrors;
+    expect(single.errors.map((x) => x.line)).toEqual([2]);
+    expect(single.message).toBe('d.jsonl:2: must be a string, got number (field text)');
+  });
+
+  it('collects the record errors of CSV rows and JSON arrays too', async () => {
+    const csv = (await failure(blob('prompt,answer\np,"a\nb"\nq,c\n'), 'd.csv', {
+      collectErrors: 10,
+      format: 'prompt-completion',
+    })) as DataErrors;
+    expect(csv.errors.map((x) => [x.line, x.field])).toEqual([
+      [2, 'completion'],
+      [4, 'completion'],
+    ]);
+    const arr = (await failure(blob('[\n{"text": "a"},\n{"text": 1},\n{"text": null}\n]'), 'd.json', { collectErrors: 10 })) as DataErrors;
+    expect(arr.errors.map((x) => [x.line, x.field])).toEqual([
+      [3, 'text'],
+      [4, 'text'],
+    ]);
+  });
+
+  it('a fatal error of the file (invalid UTF-8) ends the reading, after the record errors before it', async () => {
+    const file = blob('{"text": 1}\n{"text": "ok"}\n{"text": "', new Uint8Array([0xff]), '"}\n{"text": 2}\n');
+    const e = (await failure(file, 'd.jsonl', { collectErrors: 100 })) as DataErrors;
+    expect(e.errors.map((x) => [x.line, x.message])).toEqual([
+      [1, 'd.jsonl:1: must be a string, got number (field text)'],
+      [3, 'd.jsonl:3: invalid UTF-8'],
+    ]);
   });
 });
