@@ -1,9 +1,8 @@
 // Attention as single kernels: heads split [B, T, n·D] → [B, n, T, D] (and merged back), RoPE (rotate-half)
-// and scaled dot-product attention with an additive bias. Attention runs tfjs's batched matmuls and a fused
-// scale + bias + softmax program inside one kernel; its backward reuses the saved probabilities and returns
-// dq, dk, dv at once.
+// and scaled dot-product attention with an additive bias, computed flash-style in tiles (online softmax
+// forward, recomputing backward) so that no [B, H, T, S] score or probability tensor is ever allocated.
 import * as tf from '@tensorflow/tfjs';
-import { elementwise, f32, perRow, run, rowWorkgroup, sizeOf, type WebGpuBackendLike } from './backend-util';
+import { elementwise, f32, run, sizeOf, type Uniform, type WebGpuProgram } from './backend-util';
 import {
   callKernel,
   defineComposite,
@@ -165,188 +164,606 @@ export function fusedRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): t
   return runKernel<tf.Tensor4D>('WhetRope', { x, cos, sin });
 }
 
-// ---------------------------------------------------------------- attention
+// ---------------------------------------------------------------- attention (flash-style, tiled)
+//
+// softmax(q kᵀ · scale + bias) v without a [B, H, T, S] score tensor: the forward walks the keys in tiles with
+// an online softmax (running max m and sum l per query row) and saves, besides the output O, only the row
+// statistics (m, log l) [B, H, T, 2] (m + log l is the row's log-sum-exp; kept apart because bias −1e9
+// would swallow log l in f32 and a fully masked row would come back with p = 1 instead of 1/n). The backward
+// recomputes the probabilities tile by tile: P = exp(s − m − log l), Dᵢ = Σ dO∘O, dS = P∘(dP − Dᵢ).
+// Grouped key/value heads (query head h reads kv head ⌊h / (H/K)⌋) are indexed, never repeated; dk/dv sum
+// over the group. On WebGPU each workgroup keeps its key/value (or query/dO) tile in shared memory.
 
-interface SoftmaxDims {
-  rows: number;
-  s: number;
-  t: number;
+interface AttnDims {
+  b: number;
   h: number;
+  kv: number;
+  t: number;
+  s: number;
+  d: number;
   biasBatched: boolean;
-}
-
-/** softmax(scores · scale + bias) over the last axis; scores [B, H, T, S], bias [B|1, 1, T, S]. */
-function softmaxWebGpu(backend: WebGpuBackendLike, scores: Info, bias: Info, scale: number, dims: SoftmaxDims): Info {
-  const program = perRow(
-    'attn_softmax',
-    ['scores', 'bias'],
-    scores.shape,
-    dims.rows,
-    `
-    let S = uniforms.s;
-    let base = row * S;
-    let t = row % uniforms.t;
-    let b = row / (uniforms.t * uniforms.h);
-    let biasBase = (select(b, 0, uniforms.biasBatched == 0) * uniforms.t + t) * S;
-    var m = -3.402823e+38;
-    for (var c = tid; c < S; c = c + WG) { m = max(m, scores[base + c] * uniforms.scale + bias[biasBase + c]); }
-    let rowMax = reduceMax(m, tid);
-    var s = 0.0;
-    for (var c = tid; c < S; c = c + WG) { s = s + exp(scores[base + c] * uniforms.scale + bias[biasBase + c] - rowMax); }
-    let total = reduceSum(s, tid);
-    for (var c = tid; c < S; c = c + WG) {
-      result[base + c] = exp(scores[base + c] * uniforms.scale + bias[biasBase + c] - rowMax) / total;
-    }`,
-    'scale : f32, s : i32, t : i32, h : i32, biasBatched : i32,',
-    rowWorkgroup(dims.s),
-  );
-  return run(
-    backend,
-    program,
-    [scores, bias],
-    [
-      { type: 'float32', data: [scale] },
-      { type: 'int32', data: [dims.s] },
-      { type: 'int32', data: [dims.t] },
-      { type: 'int32', data: [dims.h] },
-      { type: 'int32', data: [dims.biasBatched ? 1 : 0] },
-    ],
-  );
-}
-
-function softmaxCpu(backend: Backend, scores: Info, bias: Info, scale: number, dims: SoftmaxDims): Info {
-  const sv = backend.readSync(scores.dataId) as Float32Array;
-  const bv = backend.readSync(bias.dataId) as Float32Array;
-  const { rows, s: S, t: T, h: H, biasBatched } = dims;
-  const out = new Float32Array(rows * S);
-  const z = new Float32Array(S);
-  for (let r = 0; r < rows; r++) {
-    const base = r * S;
-    const biasBase = ((biasBatched ? Math.floor(r / (T * H)) : 0) * T + (r % T)) * S;
-    let m = -Infinity;
-    for (let c = 0; c < S; c++) {
-      z[c] = Math.fround(Math.fround(sv[base + c] * scale) + bv[biasBase + c]);
-      if (z[c] > m) m = z[c];
-    }
-    let sum = 0;
-    for (let c = 0; c < S; c++) {
-      z[c] = Math.exp(z[c] - m);
-      sum += z[c];
-    }
-    for (let c = 0; c < S; c++) out[base + c] = z[c] / sum;
-  }
-  return backend.makeTensorInfo(scores.shape, 'float32', out);
-}
-
-/** dscores = scale · p · (dp − Σ dp·p) per row. */
-function softmaxGradWebGpu(backend: WebGpuBackendLike, p: Info, dp: Info, scale: number, rows: number, s: number): Info {
-  const program = perRow(
-    'attn_softmax_grad',
-    ['p', 'dp'],
-    p.shape,
-    rows,
-    `
-    let S = uniforms.s;
-    let base = row * S;
-    var acc = 0.0;
-    for (var c = tid; c < S; c = c + WG) { acc = acc + dp[base + c] * p[base + c]; }
-    let total = reduceSum(acc, tid);
-    for (var c = tid; c < S; c = c + WG) { result[base + c] = uniforms.scale * p[base + c] * (dp[base + c] - total); }`,
-    'scale : f32, s : i32,',
-    rowWorkgroup(s),
-  );
-  return run(
-    backend,
-    program,
-    [p, dp],
-    [
-      { type: 'float32', data: [scale] },
-      { type: 'int32', data: [s] },
-    ],
-  );
-}
-
-function softmaxGradCpu(backend: Backend, p: Info, dp: Info, scale: number, rows: number, s: number): Info {
-  const pv = backend.readSync(p.dataId) as Float32Array;
-  const dv = backend.readSync(dp.dataId) as Float32Array;
-  const out = new Float32Array(rows * s);
-  for (let r = 0; r < rows; r++) {
-    const base = r * s;
-    let acc = 0;
-    for (let c = 0; c < s; c++) acc += dv[base + c] * pv[base + c];
-    for (let c = 0; c < s; c++) out[base + c] = scale * pv[base + c] * (dv[base + c] - acc);
-  }
-  return backend.makeTensorInfo(p.shape, 'float32', out);
+  scale: number;
 }
 
 type AttnAttrs = { scale: number };
 
-function dimsOf(q: Info, k: Info, bias: Info): SoftmaxDims {
-  const [b, h, t] = q.shape;
-  return { rows: b * h * t, s: k.shape[2], t, h, biasBatched: bias.shape[0] !== 1 };
-}
-
-/** probabilities [B, H, T, S] of q against k. */
-function probabilities(name: BackendName, backend: Backend, q: Info, k: Info, bias: Info, scale: number): Info {
-  const scores = callKernel(name, backend, 'BatchMatMul', { a: grouped(q, k), b: k }, { transposeA: false, transposeB: true });
-  const dims = dimsOf(q, k, bias);
-  const p = name === 'webgpu' ? softmaxWebGpu(backend, scores, bias, scale, dims) : softmaxCpu(backend, scores, bias, scale, dims);
-  disposeInfos(backend, scores);
-  return p;
+function attnDims(q: Info, k: Info, bias: Info, scale: number): AttnDims {
+  const [b, h, t, d] = q.shape;
+  return { b, h, kv: k.shape[1], t, s: k.shape[2], d, biasBatched: bias.shape[0] !== 1, scale };
 }
 
 /**
- * Grouped-query attention without repeating keys and values: query heads j·rep … (j+1)·rep − 1 share
- * key/value head j, and [B, H, T, D] read as [B, K, rep·T, D] lines exactly those rows up against head j, so
- * every matmul runs per key/value head (and dk, dv sum over the group by themselves).
+ * Masked keys are skipped, exactly: a key with bias < MASKED (attentionBias uses −1e9) in a row whose max is
+ * above SEEN (the row has a visible key) gets p = exp(≈ −1e9) = 0 in f32 whatever q·k is, so its q·k, dO·v and
+ * updates are not computed (about half the work under a causal mask). Rows that see no key at all (left
+ * padding) are computed in full, as the plain path does.
  */
-function grouped(x: Info, k: Info): Info {
-  const [b, h, t, d] = x.shape;
-  const kv = k.shape[1];
-  return kv === h ? x : reshaped(x, [b, kv, (h / kv) * t, d]);
+const MASKED = -1e7;
+const SEEN = -1e6;
+const MASK_WGSL = `const MASKED : f32 = ${MASKED}; const SEEN : f32 = ${SEEN}; const SKIP : f32 = -3.402823e+38;`;
+
+/** Keys per shared tile (forward, dq): two tiles of keyTile·D floats stay within WebGPU's 16 KiB default. */
+function keyTile(d: number): number {
+  return Math.min(64, Math.max(1, Math.floor(2048 / d)));
 }
 
-// Outputs: the attention output and the probabilities, which the backward reuses (saved on the tape).
+/** Query rows per shared tile (dk/dv): q and dO tiles plus 3 row statistics each, within 16 KiB. */
+function rowTile(d: number): number {
+  return Math.min(64, Math.max(1, Math.floor(1900 / d)));
+}
+
+/** Threads per workgroup, one row each: fewer for short sequences (generation, T = 1). */
+function threadsFor(n: number): number {
+  return n >= 64 ? 64 : n >= 32 ? 32 : 16;
+}
+
+// ------------------------------------------------ cpu: the same tiled algorithm in JS
+
+/**
+ * One score in f32 steps, as the GPU and the plain path compute it: with bias −1e9 the q·k term vanishes in
+ * f32, so the scores of a fully masked row tie (uniform probabilities) instead of ranking by q·k.
+ */
+function score(qk: number, scale: number, bias: number): number {
+  return Math.fround(Math.fround(Math.fround(qk) * scale) + bias);
+}
+
+function forwardCpu(backend: Backend, q: Info, k: Info, v: Info, bias: Info, dims: AttnDims): Info[] {
+  const [qv, kv, vv, bv] = [q, k, v, bias].map((x) => f32(backend, x));
+  const { b: B, h: H, kv: K, t: T, s: S, d: D, scale } = dims;
+  const rep = H / K;
+  const BK = keyTile(D);
+  const out = new Float32Array(B * T * H * D); // [B, T, H·D]
+  const stats = new Float32Array(B * H * T * 2); // [B, H, T, (m, log l)]
+  const acc = new Float64Array(D);
+  const sc = new Float64Array(BK);
+  for (let b = 0; b < B; b++) {
+    const biasB = (dims.biasBatched ? b : 0) * T;
+    for (let h = 0; h < H; h++) {
+      const kvBase = (b * K + Math.floor(h / rep)) * S * D;
+      for (let i = 0; i < T; i++) {
+        const qBase = ((b * H + h) * T + i) * D;
+        const biasRow = (biasB + i) * S;
+        let m = -Infinity;
+        let l = 0;
+        acc.fill(0);
+        for (let j0 = 0; j0 < S; j0 += BK) {
+          const n = Math.min(BK, S - j0);
+          let tmax = m;
+          for (let jj = 0; jj < n; jj++) {
+            const bias = bv[biasRow + j0 + jj];
+            if (bias < MASKED && m > SEEN) {
+              sc[jj] = -Infinity; // contributes exactly 0: skip its q·k and v
+              continue;
+            }
+            const kb = kvBase + (j0 + jj) * D;
+            let qk = 0;
+            for (let c = 0; c < D; c++) qk += qv[qBase + c] * kv[kb + c];
+            const x = score(qk, scale, bias);
+            sc[jj] = x;
+            if (x > tmax) tmax = x;
+          }
+          const corr = Math.exp(m - tmax); // rescales what the earlier tiles summed
+          l *= corr;
+          for (let c = 0; c < D; c++) acc[c] *= corr;
+          for (let jj = 0; jj < n; jj++) {
+            if (sc[jj] === -Infinity) continue;
+            const p = Math.exp(sc[jj] - tmax);
+            const vb = kvBase + (j0 + jj) * D;
+            l += p;
+            for (let c = 0; c < D; c++) acc[c] += p * vv[vb + c];
+          }
+          m = tmax;
+        }
+        const oBase = ((b * T + i) * H + h) * D;
+        for (let c = 0; c < D; c++) out[oBase + c] = acc[c] / l;
+        const r = ((b * H + h) * T + i) * 2;
+        stats[r] = m;
+        stats[r + 1] = Math.log(l);
+      }
+    }
+  }
+  return [backend.makeTensorInfo([B, T, H * D], 'float32', out), backend.makeTensorInfo([B, H, T, 2], 'float32', stats)];
+}
+
+function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnDims): Info[] {
+  const { dy, q, k, v, bias, y, stats } = inputs;
+  const [gv, qv, kv, vv, bv, yv, st] = [dy, q, k, v, bias, y, stats].map((x) => f32(backend, x));
+  const { b: B, h: H, kv: K, t: T, s: S, d: D, scale } = dims;
+  const rep = H / K;
+  const BK = keyTile(D);
+  const BR = rowTile(D);
+  const dq = new Float32Array(B * H * T * D);
+  const dk = new Float32Array(B * K * S * D);
+  const dv = new Float32Array(B * K * S * D);
+  // Dᵢ = Σ dO∘O per query row [B, H, T].
+  const di = new Float64Array(B * H * T);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let i = 0; i < T; i++) {
+        const base = ((b * T + i) * H + h) * D;
+        let acc = 0;
+        for (let c = 0; c < D; c++) acc += gv[base + c] * yv[base + c];
+        di[(b * H + h) * T + i] = acc;
+      }
+  // Key tiles outside, the group's query rows in tiles inside: dk/dv of a key tile complete in one pass,
+  // dq accumulates across key tiles (FlashAttention-2's order).
+  for (let b = 0; b < B; b++) {
+    const biasB = (dims.biasBatched ? b : 0) * T;
+    for (let g = 0; g < K; g++) {
+      const kvBase = (b * K + g) * S * D;
+      const row0 = (b * H + g * rep) * T; // the group's first query row in [B, H, T]
+      for (let j0 = 0; j0 < S; j0 += BK) {
+        const nj = Math.min(BK, S - j0);
+        for (let r0 = 0; r0 < rep * T; r0 += BR) {
+          const nr = Math.min(BR, rep * T - r0);
+          for (let rr = 0; rr < nr; rr++) {
+            const r = r0 + rr;
+            const h = g * rep + Math.floor(r / T);
+            const i = r % T;
+            const row = row0 + r;
+            const qBase = row * D;
+            const gBase = ((b * T + i) * H + h) * D;
+            const m = st[row * 2];
+            const logl = st[row * 2 + 1];
+            for (let jj = 0; jj < nj; jj++) {
+              const j = j0 + jj;
+              const bias = bv[(biasB + i) * S + j];
+              if (bias < MASKED && m > SEEN) continue; // p = 0 exactly
+              const kb = kvBase + j * D;
+              let qk = 0;
+              let dp = 0;
+              for (let c = 0; c < D; c++) {
+                qk += qv[qBase + c] * kv[kb + c];
+                dp += gv[gBase + c] * vv[kb + c];
+              }
+              const p = Math.exp(score(qk, scale, bias) - m - logl);
+              const ds = p * (dp - di[row]) * scale;
+              for (let c = 0; c < D; c++) {
+                dq[qBase + c] += ds * kv[kb + c];
+                dk[kb + c] += ds * qv[qBase + c];
+                dv[kb + c] += p * gv[gBase + c];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return [
+    backend.makeTensorInfo([B, H, T, D], 'float32', dq),
+    backend.makeTensorInfo([B, K, S, D], 'float32', dk),
+    backend.makeTensorInfo([B, K, S, D], 'float32', dv),
+  ];
+}
+
+// ------------------------------------------------ webgpu
+
+const ATTN_UNIFORMS = 't : i32, s : i32, h : i32, kv : i32, biasBatched : i32, scale : f32, groups : i32, nout : i32,';
+
+function attnUniforms(dims: AttnDims, groups: number, nout: number): Uniform[] {
+  return [
+    { type: 'int32', data: [dims.t] },
+    { type: 'int32', data: [dims.s] },
+    { type: 'int32', data: [dims.h] },
+    { type: 'int32', data: [dims.kv] },
+    { type: 'int32', data: [dims.biasBatched ? 1 : 0] },
+    { type: 'float32', data: [dims.scale] },
+    { type: 'int32', data: [groups] },
+    { type: 'int32', data: [nout] },
+  ];
+}
+
+/** A program of `groups` workgroups of `wg` threads; `main` finds its own workgroup (dispatch may be 2-D). */
+function tiled(key: string, variableNames: string[], outputShape: number[], groups: number, wg: number, code: string): WebGpuProgram {
+  return {
+    variableNames,
+    outputShape,
+    shaderKey: `whet_${key}`,
+    dispatchLayout: { x: outputShape.map((_, i) => i) },
+    dispatch: [groups, 1, 1],
+    workgroupSize: [wg, 1, 1],
+    uniforms: ATTN_UNIFORMS,
+    getUserCode: () => code,
+  };
+}
+
+/**
+ * Head-dim lanes: vec4<f32> when D is a multiple of 4 (dot products and updates four at a time), else f32.
+ * Storage buffers stay scalar arrays (tfjs binds them so); `gather` builds a lane from W consecutive floats.
+ */
+interface Lanes {
+  w: number;
+  /** Lanes per row of D. */
+  n: number;
+  type: string;
+  gather: (buf: string, idx: string) => string;
+  dot: (a: string, b: string) => string;
+  /** Writes lane `val` to result[idx …]. */
+  scatter: (idx: string, val: string) => string;
+}
+
+function lanesOf(d: number): Lanes {
+  if (d % 4 === 0)
+    return {
+      w: 4,
+      n: d / 4,
+      type: 'vec4<f32>',
+      gather: (buf, idx) => `vec4<f32>(${buf}[${idx}], ${buf}[${idx} + 1], ${buf}[${idx} + 2], ${buf}[${idx} + 3])`,
+      dot: (a, b) => `dot(${a}, ${b})`,
+      scatter: (idx, val) =>
+        `let lane = ${val}; result[${idx}] = lane.x; result[${idx} + 1] = lane.y; result[${idx} + 2] = lane.z; result[${idx} + 3] = lane.w;`,
+    };
+  return {
+    w: 1,
+    n: d,
+    type: 'f32',
+    gather: (buf, idx) => `${buf}[${idx}]`,
+    dot: (a, b) => `(${a} * ${b})`,
+    scatter: (idx, val) => `result[${idx}] = ${val};`,
+  };
+}
+
+/** The constants every attention program starts with. */
+function header(d: number, L: Lanes): string {
+  return `
+    const D : i32 = ${d};
+    const W : i32 = ${L.w};
+    const DW : i32 = ${L.n};
+    alias Lane = ${L.type};
+    ${MASK_WGSL}`;
+}
+
+// Shared by the query-row programs (forward, dq): which (b, h, query row) this thread owns.
+const QUERY_ROW_WGSL = `
+    let tid = i32(localId.x);
+    // workgroupId is a private copy (not uniform to WGSL's analysis): no early return before the barriers.
+    let raw = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+    let group = min(raw, uniforms.groups - 1);
+    let T = uniforms.t;
+    let S = uniforms.s;
+    let tilesQ = (T + BQ - 1) / BQ;
+    let bh = group / tilesQ;
+    let h = bh % uniforms.h;
+    let b = bh / uniforms.h;
+    let kvBase = (b * uniforms.kv + h / (uniforms.h / uniforms.kv)) * S * D;
+    let i = (group % tilesQ) * BQ + tid;
+    let live = i < T && raw < uniforms.groups;
+    let ii = min(i, T - 1); // idle threads compute on the last row and write nothing
+    let biasBase = (select(0, b, uniforms.biasBatched == 1) * T + ii) * S;`;
+
+function loadKvTile(L: Lanes): string {
+  return `
+      let n = min(BK, S - j0);
+      workgroupBarrier();
+      for (var e = tid; e < n * DW; e = e + BQ) {
+        kTile[e] = ${L.gather('k', 'kvBase + j0 * D + e * W')};
+        vTile[e] = ${L.gather('v', 'kvBase + j0 * D + e * W')};
+      }
+      workgroupBarrier();`;
+}
+
+/** Output: O [B, T, H·D] then (m, log l) [B, H, T, 2], in one flat buffer (a program has one output). */
+function forwardProgram(dims: AttnDims, nout: number, total: number): [WebGpuProgram, number] {
+  const { d, t } = dims;
+  const L = lanesOf(d);
+  const bq = threadsFor(t);
+  const bk = keyTile(d);
+  const groups = dims.b * dims.h * Math.ceil(t / bq);
+  const code = `
+    ${header(d, L)}
+    const BQ : i32 = ${bq};
+    const BK : i32 = ${bk};
+    var<workgroup> kTile : array<Lane, ${bk * L.n}>;
+    var<workgroup> vTile : array<Lane, ${bk * L.n}>;
+    fn main(index : i32) {
+      ${QUERY_ROW_WGSL}
+      let qBase = (bh * T + ii) * D;
+      var qr : array<Lane, DW>;
+      var acc : array<Lane, DW>;
+      for (var c = 0; c < DW; c = c + 1) {
+        qr[c] = ${L.gather('q', 'qBase + c * W')};
+        acc[c] = Lane(0.0);
+      }
+      var sc : array<f32, BK>;
+      var m = -3.402823e+38;
+      var l = 0.0;
+      for (var j0 = 0; j0 < S; j0 = j0 + BK) {
+        ${loadKvTile(L)}
+        var tmax = m;
+        let seen = m > SEEN;
+        for (var jj = 0; jj < n; jj = jj + 1) {
+          let bb = bias[biasBase + j0 + jj];
+          if (seen && bb < MASKED) {
+            sc[jj] = SKIP;
+            continue;
+          }
+          var qk = 0.0;
+          for (var c = 0; c < DW; c = c + 1) { qk = qk + ${L.dot('qr[c]', 'kTile[jj * DW + c]')}; }
+          let x = qk * uniforms.scale + bb;
+          sc[jj] = x;
+          tmax = max(tmax, x);
+        }
+        let corr = exp(m - tmax);
+        l = l * corr;
+        for (var c = 0; c < DW; c = c + 1) { acc[c] = acc[c] * corr; }
+        for (var jj = 0; jj < n; jj = jj + 1) {
+          if (sc[jj] == SKIP) { continue; }
+          let p = exp(sc[jj] - tmax);
+          l = l + p;
+          for (var c = 0; c < DW; c = c + 1) { acc[c] = acc[c] + p * vTile[jj * DW + c]; }
+        }
+        m = tmax;
+      }
+      if (live) {
+        let oBase = ((b * T + i) * uniforms.h + h) * D;
+        for (var c = 0; c < DW; c = c + 1) { ${L.scatter('oBase + c * W', 'acc[c] / l')} }
+        let r = uniforms.nout + (bh * T + i) * 2;
+        result[r] = m;
+        result[r + 1] = log(l);
+      }
+    }`;
+  return [tiled(`flash_fwd_${d}_${bq}_${bk}`, ['q', 'k', 'v', 'bias'], [total], groups, bq, code), groups];
+}
+
+/** (m, log l, Dᵢ = Σ dO∘O) per query row: [B, H, T, 3]. */
+function rowStatsProgram(dims: AttnDims): WebGpuProgram {
+  return elementwise(
+    'flash_rows',
+    ['gy', 'y', 'stats'],
+    [dims.b, dims.h, dims.t, 3],
+    `
+    let row = index / 3;
+    let part = index % 3;
+    if (part < 2) {
+      result[index] = stats[row * 2 + part];
+    } else {
+      let T = uniforms.t;
+      let bh = row / T;
+      let base = (((bh / uniforms.h) * T + row % T) * uniforms.h + bh % uniforms.h) * uniforms.d;
+      var acc = 0.0;
+      for (var c = 0; c < uniforms.d; c = c + 1) { acc = acc + gy[base + c] * y[base + c]; }
+      result[index] = acc;
+    }`,
+    't : i32, h : i32, d : i32,',
+  );
+}
+
+/** dq [B, H, T, D]: one thread per query row, key/value tiles in shared memory. */
+function dqProgram(dims: AttnDims): [WebGpuProgram, number] {
+  const { d, t } = dims;
+  const L = lanesOf(d);
+  const bq = threadsFor(t);
+  const bk = keyTile(d);
+  const groups = dims.b * dims.h * Math.ceil(t / bq);
+  const code = `
+    ${header(d, L)}
+    const BQ : i32 = ${bq};
+    const BK : i32 = ${bk};
+    var<workgroup> kTile : array<Lane, ${bk * L.n}>;
+    var<workgroup> vTile : array<Lane, ${bk * L.n}>;
+    fn main(index : i32) {
+      ${QUERY_ROW_WGSL}
+      let row = bh * T + ii;
+      let gBase = ((b * T + ii) * uniforms.h + h) * D;
+      var qr : array<Lane, DW>;
+      var gr : array<Lane, DW>;
+      var dq : array<Lane, DW>;
+      for (var c = 0; c < DW; c = c + 1) {
+        qr[c] = ${L.gather('q', 'row * D + c * W')};
+        gr[c] = ${L.gather('gy', 'gBase + c * W')};
+        dq[c] = Lane(0.0);
+      }
+      let m = stat[row * 3];
+      let logl = stat[row * 3 + 1];
+      let di = stat[row * 3 + 2];
+      let seen = m > SEEN;
+      for (var j0 = 0; j0 < S; j0 = j0 + BK) {
+        ${loadKvTile(L)}
+        for (var jj = 0; jj < n; jj = jj + 1) {
+          let bb = bias[biasBase + j0 + jj];
+          if (seen && bb < MASKED) { continue; }
+          var qk = 0.0;
+          var dp = 0.0;
+          for (var c = 0; c < DW; c = c + 1) {
+            qk = qk + ${L.dot('qr[c]', 'kTile[jj * DW + c]')};
+            dp = dp + ${L.dot('gr[c]', 'vTile[jj * DW + c]')};
+          }
+          let p = exp((qk * uniforms.scale + bb - m) - logl);
+          let ds = p * (dp - di) * uniforms.scale;
+          for (var c = 0; c < DW; c = c + 1) { dq[c] = dq[c] + ds * kTile[jj * DW + c]; }
+        }
+      }
+      if (live) {
+        for (var c = 0; c < DW; c = c + 1) { ${L.scatter('(bh * T + i) * D + c * W', 'dq[c]')} }
+      }
+    }`;
+  return [tiled(`flash_dq_${d}_${bq}_${bk}`, ['q', 'k', 'v', 'gy', 'stat', 'bias'], [dims.b, dims.h, t, d], groups, bq, code), groups];
+}
+
+/**
+ * dk then dv [2, B, K, S, D]: one thread per key row, the query rows of all heads of its group (rep·T,
+ * contiguous in [B, H, T]) in tiles of q, dO and row statistics in shared memory.
+ */
+function dkvProgram(dims: AttnDims, nout: number): [WebGpuProgram, number] {
+  const { d, s } = dims;
+  const L = lanesOf(d);
+  const bs = threadsFor(s);
+  const br = rowTile(d);
+  const groups = dims.b * dims.kv * Math.ceil(s / bs);
+  const code = `
+    ${header(d, L)}
+    const BS : i32 = ${bs};
+    const BR : i32 = ${br};
+    var<workgroup> qTile : array<Lane, ${br * L.n}>;
+    var<workgroup> gTile : array<Lane, ${br * L.n}>;
+    var<workgroup> rTile : array<f32, ${br * 3}>;
+    fn main(index : i32) {
+      let tid = i32(localId.x);
+      let raw = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+      let group = min(raw, uniforms.groups - 1);
+      let T = uniforms.t;
+      let S = uniforms.s;
+      let H = uniforms.h;
+      let rep = H / uniforms.kv;
+      let tilesS = (S + BS - 1) / BS;
+      let bg = group / tilesS; // b·K + kv head
+      let g = bg % uniforms.kv;
+      let b = bg / uniforms.kv;
+      let j = (group % tilesS) * BS + tid;
+      let live = j < S && raw < uniforms.groups;
+      let jj = min(j, S - 1);
+      let kBase = (bg * S + jj) * D;
+      var kr : array<Lane, DW>;
+      var vr : array<Lane, DW>;
+      var dk : array<Lane, DW>;
+      var dv : array<Lane, DW>;
+      for (var c = 0; c < DW; c = c + 1) {
+        kr[c] = ${L.gather('k', 'kBase + c * W')};
+        vr[c] = ${L.gather('v', 'kBase + c * W')};
+        dk[c] = Lane(0.0);
+        dv[c] = Lane(0.0);
+      }
+      let rows = rep * T;
+      let row0 = (b * H + g * rep) * T;
+      let biasB = select(0, b, uniforms.biasBatched == 1) * T;
+      for (var r0 = 0; r0 < rows; r0 = r0 + BR) {
+        let n = min(BR, rows - r0);
+        workgroupBarrier();
+        for (var e = tid; e < n * DW; e = e + BS) {
+          let r = r0 + e / DW;
+          let c = e % DW;
+          qTile[e] = ${L.gather('q', '(row0 + r) * D + c * W')};
+          gTile[e] = ${L.gather('gy', '((b * T + r % T) * H + g * rep + r / T) * D + c * W')};
+        }
+        for (var e = tid; e < n * 3; e = e + BS) { rTile[e] = stat[(row0 + r0) * 3 + e]; }
+        workgroupBarrier();
+        for (var rr = 0; rr < n; rr = rr + 1) {
+          let bb = bias[(biasB + (r0 + rr) % T) * S + jj];
+          if (bb < MASKED && rTile[rr * 3] > SEEN) { continue; }
+          var qk = 0.0;
+          var dp = 0.0;
+          for (var c = 0; c < DW; c = c + 1) {
+            qk = qk + ${L.dot('qTile[rr * DW + c]', 'kr[c]')};
+            dp = dp + ${L.dot('gTile[rr * DW + c]', 'vr[c]')};
+          }
+          let x = qk * uniforms.scale + bb;
+          let p = exp((x - rTile[rr * 3]) - rTile[rr * 3 + 1]);
+          let ds = p * (dp - rTile[rr * 3 + 2]) * uniforms.scale;
+          for (var c = 0; c < DW; c = c + 1) {
+            dk[c] = dk[c] + ds * qTile[rr * DW + c];
+            dv[c] = dv[c] + p * gTile[rr * DW + c];
+          }
+        }
+      }
+      if (live) {
+        let o = (bg * S + j) * D;
+        for (var c = 0; c < DW; c = c + 1) {
+          ${L.scatter('o + c * W', 'dk[c]')}
+        }
+        for (var c = 0; c < DW; c = c + 1) {
+          ${L.scatter('uniforms.nout + o + c * W', 'dv[c]')}
+        }
+      }
+    }`;
+  return [tiled(`flash_dkv_${d}_${bs}_${br}`, ['q', 'k', 'v', 'gy', 'stat', 'bias'], [2 * nout], groups, bs, code), groups];
+}
+
+/** Cuts a flat buffer into pieces of the given shapes (copies; the buffer is freed). */
+function split(backend: Backend, flat: Info, shapes: number[][]): Info[] {
+  let begin = 0;
+  const out = shapes.map((shape) => {
+    const size = sizeOf(shape);
+    const piece = callKernel('webgpu', backend, 'Slice', { x: flat }, { begin: [begin], size: [size] });
+    begin += size;
+    return reshaped(piece, shape);
+  });
+  disposeInfos(backend, flat);
+  return out;
+}
+
+function forwardWebGpu(backend: Backend, q: Info, k: Info, v: Info, bias: Info, dims: AttnDims): Info[] {
+  const { b, h, t, d } = dims;
+  const nout = b * t * h * d;
+  const total = nout + b * h * t * 2;
+  const [program, groups] = forwardProgram(dims, nout, total);
+  const both = run(backend, program, [q, k, v, bias], attnUniforms(dims, groups, nout));
+  return split(backend, both, [
+    [b, t, h * d],
+    [b, h, t, 2],
+  ]);
+}
+
+function backwardWebGpu(backend: Backend, inputs: Record<string, Info>, dims: AttnDims): Info[] {
+  const { dy, q, k, v, bias, y, stats } = inputs;
+  const rows = run(
+    backend,
+    rowStatsProgram(dims),
+    [dy, y, stats],
+    [
+      { type: 'int32', data: [dims.t] },
+      { type: 'int32', data: [dims.h] },
+      { type: 'int32', data: [dims.d] },
+    ],
+  );
+  const [dqProg, dqGroups] = dqProgram(dims);
+  const dq = run(backend, dqProg, [q, k, v, dy, rows, bias], attnUniforms(dims, dqGroups, 0));
+  const nkv = dims.b * dims.kv * dims.s * dims.d;
+  const [dkvProg, dkvGroups] = dkvProgram(dims, nkv);
+  const dkv = run(backend, dkvProg, [q, k, v, dy, rows, bias], attnUniforms(dims, dkvGroups, nkv));
+  disposeInfos(backend, rows);
+  const kvShape = [dims.b, dims.kv, dims.s, dims.d];
+  return [dq, ...split(backend, dkv, [kvShape, kvShape])];
+}
+
+// Outputs: the attention output [B, T, H·D] and the row statistics [B, H, T, 2] the backward needs.
 defineComposite<AttnAttrs>('WhetAttention', ({ q, k, v, bias }, backend, { scale }, name) => {
-  const p = probabilities(name, backend, q, k, bias, scale); // [B, K, rep·T, S]
-  const out = callKernel(name, backend, 'BatchMatMul', { a: p, b: v }, { transposeA: false, transposeB: false }); // [B, K, rep·T, D]
-  const merged = swapHeads(name, backend, reshaped(out, q.shape), q.shape[1], false); // [B, T, H·D]
-  disposeInfos(backend, out);
-  return [merged, p];
+  const dims = attnDims(q, k, bias, scale);
+  return name === 'webgpu' ? forwardWebGpu(backend, q, k, v, bias, dims) : forwardCpu(backend, q, k, v, bias, dims);
 });
 
-defineComposite<AttnAttrs>('WhetAttentionGrad', ({ dy, q, k, v, p }, backend, { scale }, name) => {
-  const dout = swapHeads(name, backend, dy, q.shape[1], true); // [B, H, T, D]
-  const doutG = grouped(dout, k); // [B, K, rep·T, D]
-  const dp = callKernel(name, backend, 'BatchMatMul', { a: doutG, b: v }, { transposeA: false, transposeB: true }); // [B, K, rep·T, S]
-  const dv = callKernel(name, backend, 'BatchMatMul', { a: p, b: doutG }, { transposeA: true, transposeB: false }); // [B, K, S, D]
-  const [b, h, t] = q.shape;
-  const rows = b * h * t;
-  const s = k.shape[2];
-  const ds = name === 'webgpu' ? softmaxGradWebGpu(backend, p, dp, scale, rows, s) : softmaxGradCpu(backend, p, dp, scale, rows, s);
-  const dq = callKernel(name, backend, 'BatchMatMul', { a: ds, b: k }, { transposeA: false, transposeB: false }); // [B, K, rep·T, D]
-  const dk = callKernel(name, backend, 'BatchMatMul', { a: ds, b: grouped(q, k) }, { transposeA: true, transposeB: false }); // [B, K, S, D]
-  disposeInfos(backend, dout, dp, ds);
-  return [reshaped(dq, q.shape), dk, dv];
+defineComposite<AttnAttrs>('WhetAttentionGrad', (inputs, backend, { scale }, name) => {
+  const dims = attnDims(inputs.q, inputs.k, inputs.bias, scale);
+  return name === 'webgpu' ? backwardWebGpu(backend, inputs, dims) : backwardCpu(backend, inputs, dims);
 });
 
 defineGradient(
   'WhetAttention',
-  ['q', 'k', 'v'],
-  (dys, [q, k, v, p], attrs) => {
-    const [dq, dk, dv] = runKernel<tf.Tensor[]>('WhetAttentionGrad', { dy: (dys as tf.Tensor[])[0], q, k, v, p }, attrs);
+  ['q', 'k', 'v', 'bias'],
+  (dys, [q, k, v, bias, y, stats], attrs) => {
+    const dy = (dys as tf.Tensor[])[0];
+    const [dq, dk, dv] = runKernel<tf.Tensor[]>('WhetAttentionGrad', { dy, q, k, v, bias, y, stats }, attrs);
     return { q: () => dq, k: () => dk, v: () => dv };
   },
-  [false, true],
+  [true, true],
 );
 
 /**
  * softmax(q kᵀ · scale + bias) v with heads merged: q [B, H, T, D], k/v [B, K, S, D] with K dividing H
  * (grouped-query attention: query head i uses key/value head ⌊i / (H/K)⌋, as repeat_interleave), bias
- * [B|1, 1, T, S] → [B, T, H·D]. No dropout on the probabilities.
+ * [B|1, 1, T, S] → [B, T, H·D]. No dropout on the probabilities. Memory O(B·H·T·D), not O(B·H·T·S).
  */
 export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D, scale: number): tf.Tensor3D {
-  const [out, probs] = runKernel<tf.Tensor[]>('WhetAttention', { q, k, v, bias }, { scale });
-  probs.dispose(); // the tape keeps its own reference when gradients are recorded
+  const [out, stats] = runKernel<tf.Tensor[]>('WhetAttention', { q, k, v, bias }, { scale });
+  stats.dispose(); // the tape keeps its own reference when gradients are recorded
   return out as tf.Tensor3D;
 }

@@ -1,0 +1,459 @@
+// A tiled matmul for the webgpu backend: C = op(A) op(B) (+ bias[N]) (+ addend[M, N]), batched over a
+// leading dimension (an operand with batch 1 is broadcast). Each workgroup stages TK-deep slices of a
+// TM×TN output tile through workgroup memory; each thread keeps a 4×4 block of outputs in registers.
+// Loads are vec4 wherever the operand's contiguous dimension is a multiple of 4. On 'cpu' the same kernel
+// runs tfjs's BatchMatMul / _FusedMatMul (the reference it is tested against).
+// Pipelines are specialised on the shape's class, not its sizes (M, N, K are uniforms, so a new sequence
+// length compiles nothing): transposes, which operands take vec4 loads, which dimensions fill whole tiles
+// (bound checks dropped) and the epilogue; all of it is in the shaderKey tfjs caches pipelines by.
+// No subgroup operations: the adapter offers 'subgroups', but tfjs requests its device without it and
+// assembles the shader itself, leaving no place for the `enable subgroups;` directive WGSL needs first.
+import * as tf from '@tensorflow/tfjs';
+import { run, sizeOf, type WebGpuBackendLike, type WebGpuProgram } from './backend-util';
+import { callKernel, defineComposite, disposeInfos, reshaped, runKernel, type Backend, type BackendName } from './register';
+
+type Info = tf.TensorInfo;
+
+export interface MatMulOptions {
+  transposeA?: boolean;
+  transposeB?: boolean;
+  /** [N], added to every row. */
+  bias?: Info;
+  /** [M, N] (added to every batch) or [B, M, N]: the full-matrix "bias" of tfjs's _FusedMatMul. */
+  addend?: Info;
+}
+
+/** A tile shape: a WX×WY grid of threads, each computing 4×4 outputs, stepping TK along the inner dimension. */
+interface Tiling {
+  wx: number;
+  wy: number;
+  tk: number;
+}
+
+const LARGE: Tiling = { wx: 16, wy: 16, tk: 16 }; // 64×64 outputs per workgroup
+const SMALL: Tiling = { wx: 8, wy: 8, tk: 16 }; // 32×32 outputs per workgroup
+
+/** Everything the generated WGSL depends on; it is also the pipeline cache key. */
+interface Spec extends Tiling {
+  tA: boolean;
+  tB: boolean;
+  /** vec4 loads of A / B (their contiguous dimension is a multiple of 4). */
+  vecA: boolean;
+  vecB: boolean;
+  /** vec4 output, addend and bias (N is a multiple of 4). */
+  vecC: boolean;
+  /** The dimension is a multiple of its tile size: that bound check is left out. */
+  fitM: boolean;
+  fitN: boolean;
+  fitK: boolean;
+  bias: boolean;
+  addend: boolean;
+}
+
+/** What tfjs-backend-webgpu also reads: per-input vec widths, the output's, and a 3D dispatch layout. */
+interface MatMulProgram extends WebGpuProgram {
+  variableComponents: number[];
+  outputComponent: number;
+  dispatchLayout: { x: number[]; y: number[]; z: number[] };
+}
+
+interface Dims {
+  batch: number;
+  batchA: number;
+  batchB: number;
+  m: number;
+  n: number;
+  k: number;
+  /** The output's shape: the broadcast batch dimensions, then [M, N]. */
+  outShape: number[];
+}
+
+function dims(a: Info, b: Info, tA: boolean, tB: boolean): Dims {
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (ra < 2 || rb < 2) throw new Error(`matmul needs rank ≥ 2 operands, got [${a.shape}] and [${b.shape}]`);
+  const m = tA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = tA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = tB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const n = tB ? b.shape[rb - 2] : b.shape[rb - 1];
+  if (k !== kb) throw new Error(`matmul inner dimensions differ: [${a.shape}]${tA ? 'ᵀ' : ''} · [${b.shape}]${tB ? 'ᵀ' : ''}`);
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  const batchA = sizeOf(outerA);
+  const batchB = sizeOf(outerB);
+  let outer: number[];
+  if (batchA === batchB) outer = outerA.length >= outerB.length ? outerA : outerB;
+  else if (batchB === 1) outer = outerA;
+  else if (batchA === 1) outer = outerB;
+  else throw new Error(`matmul batch dimensions [${outerA}] and [${outerB}] do not broadcast`);
+  return { batch: Math.max(batchA, batchB), batchA, batchB, m, n, k, outShape: [...outer, m, n] };
+}
+
+function shaderKey(s: Spec): string {
+  const f = (b: boolean) => (b ? 1 : 0);
+  return (
+    `whet_mm_${s.wx}x${s.wy}x${s.tk}_t${f(s.tA)}${f(s.tB)}_v${f(s.vecA)}${f(s.vecB)}${f(s.vecC)}` +
+    `_fit${f(s.fitM)}${f(s.fitN)}${f(s.fitK)}_e${f(s.bias)}${f(s.addend)}`
+  );
+}
+
+/** `cond` joined with &&, or 'true' when every part was dropped. */
+function all(...conds: (string | false)[]): string {
+  const kept = conds.filter((c): c is string => !!c);
+  return kept.length ? kept.join(' && ') : 'true';
+}
+
+/**
+ * WGSL that fills one TK-deep slice of a workgroup tile. `As[k * TM4 + m4]` holds rows 4·m4…4·m4+3 of
+ * op(A) at depth k, `Bs[k * TN4 + n4]` columns 4·n4…4·n4+3 of op(B): the inner loop then reads one vec4
+ * of each per k.
+ */
+function loadA(s: Spec): string {
+  const wg = s.wx * s.wy;
+  const tm = 4 * s.wy;
+  if (!s.tA && s.vecA) {
+    // A [M, K], K % 4 == 0: one vec4 runs along k, scattered into 4 depths of As.
+    const count = (tm * s.tk) / 4;
+    return loop(
+      count,
+      wg,
+      (i) => `
+      let r = ${i} / ${s.tk / 4};
+      let c4 = ${i} % ${s.tk / 4};
+      let gm = tileM + r;
+      let gk = k0 + c4 * 4;
+      var v = vec4<f32>(0.0);
+      if (${all(!s.fitM && 'gm < uniforms.mDim', !s.fitK && 'gk < uniforms.kDim')}) {
+        v = A[(offA + gm * uniforms.kDim + gk) / 4];
+      }
+      As[(c4 * 4) * TM4 + r / 4][r % 4] = v.x;
+      As[(c4 * 4 + 1) * TM4 + r / 4][r % 4] = v.y;
+      As[(c4 * 4 + 2) * TM4 + r / 4][r % 4] = v.z;
+      As[(c4 * 4 + 3) * TM4 + r / 4][r % 4] = v.w;`,
+    );
+  }
+  if (!s.tA) {
+    return loop(
+      tm * s.tk,
+      wg,
+      (i) => `
+      let r = ${i} / ${s.tk};
+      let c = ${i} % ${s.tk};
+      let gm = tileM + r;
+      let gk = k0 + c;
+      var v = 0.0;
+      if (${all(!s.fitM && 'gm < uniforms.mDim', !s.fitK && 'gk < uniforms.kDim')}) {
+        v = A[offA + gm * uniforms.kDim + gk];
+      }
+      As[c * TM4 + r / 4][r % 4] = v;`,
+    );
+  }
+  if (s.vecA) {
+    // A [K, M], M % 4 == 0: a vec4 along m is exactly one As entry.
+    return loop(
+      (tm * s.tk) / 4,
+      wg,
+      (i) => `
+      let kk = ${i} / TM4;
+      let m4 = ${i} % TM4;
+      let gk = k0 + kk;
+      let gm = tileM + m4 * 4;
+      var v = vec4<f32>(0.0);
+      if (${all(!s.fitM && 'gm < uniforms.mDim', !s.fitK && 'gk < uniforms.kDim')}) {
+        v = A[(offA + gk * uniforms.mDim + gm) / 4];
+      }
+      As[kk * TM4 + m4] = v;`,
+    );
+  }
+  return loop(
+    tm * s.tk,
+    wg,
+    (i) => `
+      let kk = ${i} / ${tm};
+      let r = ${i} % ${tm};
+      let gk = k0 + kk;
+      let gm = tileM + r;
+      var v = 0.0;
+      if (${all(!s.fitM && 'gm < uniforms.mDim', !s.fitK && 'gk < uniforms.kDim')}) {
+        v = A[offA + gk * uniforms.mDim + gm];
+      }
+      As[kk * TM4 + r / 4][r % 4] = v;`,
+  );
+}
+
+function loadB(s: Spec): string {
+  const wg = s.wx * s.wy;
+  const tn = 4 * s.wx;
+  if (!s.tB && s.vecB) {
+    // B [K, N], N % 4 == 0: a vec4 along n is exactly one Bs entry.
+    return loop(
+      (tn * s.tk) / 4,
+      wg,
+      (i) => `
+      let kk = ${i} / TN4;
+      let n4 = ${i} % TN4;
+      let gk = k0 + kk;
+      let gn = tileN + n4 * 4;
+      var v = vec4<f32>(0.0);
+      if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
+        v = B[(offB + gk * uniforms.nDim + gn) / 4];
+      }
+      Bs[kk * TN4 + n4] = v;`,
+    );
+  }
+  if (!s.tB) {
+    return loop(
+      tn * s.tk,
+      wg,
+      (i) => `
+      let kk = ${i} / ${tn};
+      let c = ${i} % ${tn};
+      let gk = k0 + kk;
+      let gn = tileN + c;
+      var v = 0.0;
+      if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
+        v = B[offB + gk * uniforms.nDim + gn];
+      }
+      Bs[kk * TN4 + c / 4][c % 4] = v;`,
+    );
+  }
+  if (s.vecB) {
+    // B [N, K], K % 4 == 0: a vec4 along k, scattered into 4 depths of Bs.
+    return loop(
+      (tn * s.tk) / 4,
+      wg,
+      (i) => `
+      let c = ${i} / ${s.tk / 4};
+      let k4 = ${i} % ${s.tk / 4};
+      let gn = tileN + c;
+      let gk = k0 + k4 * 4;
+      var v = vec4<f32>(0.0);
+      if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
+        v = B[(offB + gn * uniforms.kDim + gk) / 4];
+      }
+      Bs[(k4 * 4) * TN4 + c / 4][c % 4] = v.x;
+      Bs[(k4 * 4 + 1) * TN4 + c / 4][c % 4] = v.y;
+      Bs[(k4 * 4 + 2) * TN4 + c / 4][c % 4] = v.z;
+      Bs[(k4 * 4 + 3) * TN4 + c / 4][c % 4] = v.w;`,
+    );
+  }
+  return loop(
+    tn * s.tk,
+    wg,
+    (i) => `
+      let c = ${i} / ${s.tk};
+      let kk = ${i} % ${s.tk};
+      let gn = tileN + c;
+      let gk = k0 + kk;
+      var v = 0.0;
+      if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
+        v = B[offB + gn * uniforms.kDim + gk];
+      }
+      Bs[kk * TN4 + c / 4][c % 4] = v;`,
+  );
+}
+
+/** `count` loads shared by `wg` threads (count is a multiple of wg for every tiling here), unrolled. */
+function loop(count: number, wg: number, body: (i: string) => string): string {
+  if (count % wg !== 0) throw new Error(`tile load of ${count} is not a multiple of the workgroup (${wg})`);
+  let out = '';
+  for (let l = 0; l < count / wg; l++) out += `\n    {\n      let li = tid + ${l * wg};${body('li')}\n    }`;
+  return out;
+}
+
+/** Writes row i of the thread's 4×4 block: the epilogue (bias, addend) and bounds checks included. */
+function store(s: Spec, i: number): string {
+  const row = `let gm${i} = rowBase + ${i};`;
+  const guardM = s.fitM ? '' : `if (gm${i} < uniforms.mDim) `;
+  const add = s.addend ? (s.vecC ? ` + addend[(offD + gm${i} * uniforms.nDim + colBase) / 4]` : '') : '';
+  if (s.vecC) {
+    const guardN = s.fitN ? '' : 'if (colBase < uniforms.nDim) ';
+    return `${row}\n    ${guardM}{ ${guardN}{ result[(offC + gm${i} * uniforms.nDim + colBase) / 4] = acc${i}${s.bias ? ' + bv' : ''}${add}; } }`;
+  }
+  let cols = '';
+  for (let j = 0; j < 4; j++) {
+    const terms = [`acc${i}[${j}]`];
+    if (s.bias) terms.push(`bv[${j}]`);
+    if (s.addend) terms.push(`addend[offD + gm${i} * uniforms.nDim + colBase + ${j}]`);
+    const guardN = s.fitN ? '' : `if (colBase + ${j} < uniforms.nDim) `;
+    cols += `\n      ${guardN}{ result[offC + gm${i} * uniforms.nDim + colBase + ${j}] = ${terms.join(' + ')}; }`;
+  }
+  return `${row}\n    ${guardM}{${cols}\n    }`;
+}
+
+function userCode(s: Spec): string {
+  const tm = 4 * s.wy;
+  const tn = 4 * s.wx;
+  const fma = Array.from({ length: s.tk }, (_, k) =>
+    [
+      `a = As[${k * (tm / 4)} + ty];`,
+      `b = Bs[${k * (tn / 4)} + tx];`,
+      'acc0 = fma(vec4<f32>(a.x), b, acc0);',
+      'acc1 = fma(vec4<f32>(a.y), b, acc1);',
+      'acc2 = fma(vec4<f32>(a.z), b, acc2);',
+      'acc3 = fma(vec4<f32>(a.w), b, acc3);',
+    ].join(' '),
+  ).join('\n      ');
+  let biasLoad = '';
+  if (s.bias) {
+    biasLoad = s.vecC
+      ? `var bv = vec4<f32>(0.0);\n    if (colBase < uniforms.nDim) { bv = bias[colBase / 4]; }`
+      : `var bv = vec4<f32>(0.0);\n    for (var j = 0; j < 4; j++) { if (colBase + j < uniforms.nDim) { bv[j] = bias[colBase + j]; } }`;
+  }
+  return `
+  const TM4 : i32 = ${tm / 4};
+  const TN4 : i32 = ${tn / 4};
+  var<workgroup> As : array<vec4<f32>, ${(tm * s.tk) / 4}>;
+  var<workgroup> Bs : array<vec4<f32>, ${(tn * s.tk) / 4}>;
+
+  fn main() {
+    let tx = i32(localId.x);
+    let ty = i32(localId.y);
+    let tid = i32(localIndex);
+    let tileN = i32(workgroupId.x) * ${tn};
+    let tileM = i32(workgroupId.y) * ${tm};
+    let batch = i32(workgroupId.z);
+    let offA = batch * uniforms.strideA;
+    let offB = batch * uniforms.strideB;
+    let offC = batch * uniforms.mDim * uniforms.nDim;
+    let offD = batch * uniforms.strideD;
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
+    var a : vec4<f32>;
+    var b : vec4<f32>;
+    for (var k0 = 0; k0 < uniforms.kDim; k0 = k0 + ${s.tk}) {
+      ${loadA(s)}
+      ${loadB(s)}
+      workgroupBarrier();
+      ${fma}
+      workgroupBarrier();
+    }
+    let rowBase = tileM + ty * 4;
+    let colBase = tileN + tx * 4;
+    ${biasLoad}
+    ${[0, 1, 2, 3].map((i) => store(s, i)).join('\n    ')}
+  }`;
+}
+
+function program(s: Spec, batch: number, m: number, n: number, inputs: string[]): MatMulProgram {
+  const width = (name: string) => ((name === 'A' ? s.vecA : name === 'B' ? s.vecB : s.vecC) ? 4 : 1);
+  return {
+    variableNames: inputs,
+    variableComponents: inputs.map(width),
+    outputComponent: s.vecC ? 4 : 1,
+    outputShape: [batch, m, n],
+    shaderKey: shaderKey(s),
+    dispatchLayout: { x: [2], y: [1], z: [0] },
+    dispatch: [Math.ceil(n / (4 * s.wx)), Math.ceil(m / (4 * s.wy)), batch],
+    workgroupSize: [s.wx, s.wy, 1],
+    uniforms: 'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32,',
+    getUserCode: () => userCode(s),
+  };
+}
+
+/** Which tiling: 64×64 tiles once there are enough of them to keep a GPU busy, else 32×32. */
+function tiling(batch: number, m: number, n: number): Tiling {
+  const large = batch * Math.ceil(m / 64) * Math.ceil(n / 64);
+  return m >= 64 && n >= 64 && large >= 32 ? LARGE : SMALL;
+}
+
+/** Whether the tiled kernel takes these operands (float32, batch dimensions that flatten and broadcast). */
+export function tiledMatMulSupports(a: Info, b: Info, o: MatMulOptions = {}): boolean {
+  const ts = [a, b, o.bias, o.addend].filter((t): t is Info => !!t);
+  if (ts.some((t) => t.dtype !== 'float32')) return false;
+  try {
+    const d = dims(a, b, !!o.transposeA, !!o.transposeB);
+    if (o.bias && sizeOf(o.bias.shape) !== d.n) return false;
+    if (o.addend) {
+      const size = sizeOf(o.addend.shape);
+      if (size !== d.m * d.n && size !== d.batch * d.m * d.n) return false;
+    }
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** op(A) op(B) (+ bias) (+ addend) on the webgpu backend through the tiled program. */
+export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, o: MatMulOptions = {}): Info {
+  const tA = !!o.transposeA;
+  const tB = !!o.transposeB;
+  const d = dims(a, b, tA, tB);
+  const { batch, m, n, k } = d;
+  if (batch * m * n === 0) return backend.makeTensorInfo(d.outShape, 'float32', new Float32Array(0));
+  const t = tiling(batch, m, n);
+  const spec: Spec = {
+    ...t,
+    tA,
+    tB,
+    vecA: (tA ? m : k) % 4 === 0,
+    vecB: (tB ? k : n) % 4 === 0,
+    vecC: n % 4 === 0,
+    fitM: m % (4 * t.wy) === 0,
+    fitN: n % (4 * t.wx) === 0,
+    fitK: k % t.tk === 0,
+    bias: !!o.bias,
+    addend: !!o.addend,
+  };
+  const names = ['A', 'B'];
+  const inputs = [reshaped(a, [d.batchA, tA ? k : m, tA ? m : k]), reshaped(b, [d.batchB, tB ? n : k, tB ? k : n])];
+  if (o.bias) {
+    names.push('bias');
+    inputs.push(reshaped(o.bias, [n]));
+  }
+  let strideD = 0;
+  if (o.addend) {
+    const perBatch = sizeOf(o.addend.shape) !== m * n;
+    strideD = perBatch ? m * n : 0;
+    names.push('addend');
+    inputs.push(reshaped(o.addend, [perBatch ? batch : 1, m, n]));
+  }
+  const uniforms = [m, n, k, d.batchA === 1 ? 0 : m * k, d.batchB === 1 ? 0 : k * n, strideD].map((v) => ({
+    type: 'int32' as const,
+    data: [v],
+  }));
+  const out = run(backend, program(spec, batch, m, n, names), inputs, uniforms);
+  return reshaped(out, d.outShape);
+}
+
+/** The reference implementation on the cpu backend: tfjs's own kernels. */
+function tfjsMatMul(name: BackendName, backend: Backend, a: Info, b: Info, o: MatMulOptions): Info {
+  const attrs = { transposeA: !!o.transposeA, transposeB: !!o.transposeB };
+  const bias = o.bias ?? o.addend;
+  const y = bias
+    ? callKernel(name, backend, '_FusedMatMul', { a, b, bias }, { ...attrs, activation: 'linear', leakyreluAlpha: 0 })
+    : callKernel(name, backend, 'BatchMatMul', { a, b }, attrs);
+  if (!(o.bias && o.addend)) return y;
+  const out = callKernel(name, backend, 'Add', { a: y, b: o.addend });
+  disposeInfos(backend, y);
+  return out;
+}
+
+interface MatMulAttrs {
+  transposeA: boolean;
+  transposeB: boolean;
+}
+
+defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) => {
+  const o: MatMulOptions = { transposeA: attrs.transposeA, transposeB: attrs.transposeB, bias: inputs.bias, addend: inputs.addend };
+  if (name === 'webgpu' && tiledMatMulSupports(inputs.a, inputs.b, o)) return tiledMatMulWebGpu(backend, inputs.a, inputs.b, o);
+  return tfjsMatMul(name, backend, inputs.a, inputs.b, o);
+});
+
+/**
+ * op(a) op(b) (+ bias [N]) (+ addend [M, N] or [B, M, N]) as one kernel: the tiled program on webgpu, tfjs's
+ * matmul on cpu. a [..., M, K] (or [..., K, M] with transposeA), b [..., K, N] (or [..., N, K]). Forward
+ * only: no gradient is registered (linear.ts calls the program inside its own differentiable kernels).
+ */
+export function tiledMatMul(
+  a: tf.Tensor,
+  b: tf.Tensor,
+  opts: { transposeA?: boolean; transposeB?: boolean; bias?: tf.Tensor; addend?: tf.Tensor } = {},
+): tf.Tensor {
+  const inputs: Record<string, tf.Tensor> = { a, b };
+  if (opts.bias) inputs.bias = opts.bias;
+  if (opts.addend) inputs.addend = opts.addend;
+  return runKernel<tf.Tensor>('WhetMatMul', inputs, { transposeA: !!opts.transposeA, transposeB: !!opts.transposeB });
+}
