@@ -15,8 +15,8 @@ export interface DemoSpec {
 }
 
 export const DEMO_DATASETS: Record<DemoDataset, DemoSpec> = {
-  support: { train: 'support.jsonl', heldout: 'support-heldout.jsonl', settings: { mode: 'chat', maxLength: 384, batchSize: 4, lr: 1e-2, steps: 120, lora: { r: 16, alpha: 32, dropout: 0.05, targets: 'all-linear', rslora: false } }, showcase: 2 },
-  intent: { train: 'intent.jsonl', heldout: 'intent-test.jsonl', settings: { mode: 'completion', maxLength: 96, batchSize: 8, lr: 1e-2, steps: 150, lora: { r: 16, alpha: 32, dropout: 0.05, targets: 'all-linear', rslora: false } }, classify: true, showcase: 3 },
-  domain: { train: 'domain.txt', heldout: 'domain-heldout.txt', settings: { mode: 'text', maxLength: 128, batchSize: 8, lr: 1e-2, steps: 100, lora: { r: 16, alpha: 32, dropout: 0.05, targets: 'all-linear', rslora: false } }, showcase: 1 },
-  alpaca: { train: 'alpaca.json', heldout: null, settings: { mode: 'chat', maxLength: 192, batchSize: 4, lr: 1e-2, steps: 100, valRatio: 0.15, lora: { r: 16, alpha: 32, dropout: 0.05, targets: 'all-linear', rslora: false } }, showcase: 2 },
+  support: { train: 'support.jsonl', heldout: 'support-heldout.jsonl', settings: { mode: 'chat', maxLength: 384, batchSize: 4, lr: 1e-2, steps: 120, lora: { r: 16, alpha: 32, dropout: 0, targets: 'all-linear', rslora: false } }, showcase: 2 },
+  intent: { train: 'intent.jsonl', heldout: 'intent-test.jsonl', settings: { mode: 'completion', maxLength: 96, batchSize: 8, lr: 1e-2, steps: 150, lora: { r: 16, alpha: 32, dropout: 0, targets: 'all-linear', rslora: false } }, classify: true, showcase: 3 },
+  domain: { train: 'domain.txt', heldout: 'domain-heldout.txt', settings: { mode: 'text', maxLength: 128, batchSize: 8, lr: 1e-2, steps: 100, lora: { r: 16, alpha: 32, dropout: 0, targets: 'all-linear', rslora: false } }, showcase: 1 },
+  alpaca: { train: 'alpaca.json', heldout: null, settings: { mode: 'chat', maxLength: 192, batchSize: 4, lr: 1e-2, steps: 100, valRatio: 0.15, lora: { r: 16, alpha: 32, dropout: 0, targets: 'all-linear', rslora: false } }, showcase: 2 },
 };
