@@ -1,7 +1,13 @@
 import { defineConfig } from 'vitest/config';
 
 // Tests that compute with tfjs run twice: on the CPU backend and on WebGPU (Dawn + SwiftShader in Node).
-const onBothBackends = ['tests/unit/core/models/**/*.test.ts', 'tests/unit/core/lora*.test.ts', 'tests/unit/core/train/**/*.test.ts', 'tests/unit/core/kernels/**/*.test.ts'];
+const onBothBackends = [
+  'tests/unit/core/models/**/*.test.ts',
+  'tests/unit/core/lora*.test.ts',
+  'tests/unit/core/train/**/*.test.ts',
+  'tests/unit/core/kernels/**/*.test.ts',
+  'tests/unit/core/memory.test.ts',
+];
 
 export default defineConfig({
   test: {

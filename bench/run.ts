@@ -9,6 +9,9 @@ import { lossAndGrads } from '../src/core/train/gradients';
 import { AdamW } from '../src/core/train/adamw';
 import { createRng } from '../src/core/random';
 import { setFusedKernels, fusedKernelsEnabled } from '../src/core/kernels';
+import { estimateMemory } from '../src/core/memory';
+import { maxBindingBytes } from '../src/core/backend';
+import { watchBindings } from '../src/core/binding-watch';
 import { configOf, type ShapeDims } from './shapes';
 
 export interface RunOptions {
@@ -18,6 +21,8 @@ export interface RunOptions {
   clip: number;
   weightDecay: number;
   seed: number;
+  /** How the frozen base weights are stored under LoRA (f16: packed two to a word; default f32). */
+  frozenDtype?: 'f32' | 'f16';
   /** Also run this many steps and report the tensor count after step 10 and after the last one. */
   leakSteps?: number;
   log?: (msg: string) => void;
@@ -33,6 +38,18 @@ export interface PathResult {
   gpuMsPerStep: number | null;
   wallOverGpu: number | null;
   peakBytes: number;
+  /** The largest tensor or GPU buffer allocated (model creation and every step), in bytes. */
+  largestBinding: number;
+  /** The storage-binding limit in force (the adapter's, or the smaller simulated one), null when none. */
+  maxBindingBytes: number | null;
+  /** src/core/memory.ts's estimate of peakBytes for this shape (the app's model screen shows the same). */
+  estimatedPeakBytes: number;
+  /**
+   * WebGPU: bytes of GPU buffers allocated after the profiled step (tfjs pools freed buffers, so this is the
+   * high-water mark of real buffers so far, in-kernel temporaries included). peakBytes counts tensors instead:
+   * a clone or reshape sharing a buffer counts again. null on the CPU backend.
+   */
+  gpuBytesAllocated: number | null;
   tensorsBefore: number;
   tensorsAfter: number;
   firstLoss: number;
@@ -96,6 +113,8 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
   const log = opts.log ?? (() => {});
   const previous = fusedKernelsEnabled();
   setFusedKernels(fused);
+  // Every allocation from here on must fit one binding (vocabulary weights and logits go in chunks).
+  const watch = watchBindings(maxBindingBytes());
   // Seeds start at 1: tfjs treats seed 0 as "no seed", which would make the first tensor differ per call.
   const model: CausalLM = createRandomModel(configOf(dims), opts.seed + 1);
   let trainables: Map<string, tf.Variable>;
@@ -113,7 +132,9 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
       opts.seed + 1,
     );
     trainables = adapter.namedVariables();
+    if (opts.frozenDtype === 'f16') model.packFrozenWeights();
   } else {
+    if (opts.frozenDtype === 'f16') throw new Error('frozenDtype f16 needs LoRA (a frozen base): this shape fine-tunes every weight');
     model.setTrainable(true);
     trainables = model.params;
   }
@@ -168,6 +189,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     await profileLoss!.data();
     (profileLoss as tf.Tensor | null)?.dispose();
     finished();
+    const gpuBytesAllocated = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU ?? null;
     const kernelsByName: Record<string, number> = {};
     for (const k of info.kernels) kernelsByName[k.name] = (kernelsByName[k.name] ?? 0) + 1;
     const sortedByName = Object.fromEntries(Object.entries(kernelsByName).sort((a, b) => b[1] - a[1]));
@@ -195,6 +217,8 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     const msPerStep = median(times);
     log(`${label}: ${msPerStep.toFixed(1)} ms/step (median of ${times.length}), ${info.kernels.length} kernels/step`);
     const tensorsAfter = tf.memory().numTensors;
+    watch.stop();
+    watch.check();
 
     const result: PathResult = {
       path: label,
@@ -205,6 +229,18 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
       gpuMsPerStep,
       wallOverGpu: gpuMsPerStep ? msPerStep / gpuMsPerStep : null,
       peakBytes: info.peakBytes,
+      largestBinding: watch.largest,
+      maxBindingBytes: maxBindingBytes(),
+      estimatedPeakBytes: estimateMemory({
+        config: configOf(dims),
+        method: dims.loraR > 0 ? 'lora' : 'full',
+        loraR: dims.loraR,
+        targets: 'all-linear',
+        batch: dims.batch,
+        seq: dims.seq,
+        frozenDtype: opts.frozenDtype ?? 'f32',
+      }).peakBytes,
+      gpuBytesAllocated,
       tensorsBefore,
       tensorsAfter,
       firstLoss: first.loss,
@@ -228,6 +264,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     }
     return result;
   } finally {
+    watch.stop();
     optimizer.dispose();
     for (const b of batches) b.ids.dispose();
     model.dispose();

@@ -1,10 +1,12 @@
 // `whetstone bench`: training-step throughput and kernel counts of a named model shape with random weights,
 // through the fused kernels and (with --naive) the plain-op path in the same process. One JSON object on the
-// last stdout line; progress on stderr.
-import { parse, UsageError } from './args';
-import { log, startBackend } from './runtime';
+// last stdout line; progress on stderr. `--kernel NAME` micro-benchmarks one kernel instead (KERNEL_BENCHES).
+import { parse, UsageError, type Parsed } from './args';
+import { applyBindingLimit, log, startBackend } from './runtime';
 import { resolveShape, SHAPE_NAMES, type ShapeOverrides } from '../bench/shapes';
 import { runPath, type PathResult } from '../bench/run';
+import { benchMatmul } from '../bench/kernel-matmul';
+import { benchAttention } from '../bench/kernel-attention';
 import type { Command } from './main';
 
 const DIM_FLAGS = {
@@ -22,6 +24,68 @@ function ratio(a: number | null, b: number | null): number | null {
   return a !== null && b !== null && b !== 0 ? a / b : null;
 }
 
+/** Flags only the kernel micro-benchmarks read (--batch and --warmup are shared with the model bench). */
+const KERNEL_FLAGS = {
+  kernel: { type: 'string' },
+  m: { type: 'string' },
+  n: { type: 'string' },
+  k: { type: 'string' },
+  b: { type: 'string' },
+  t: { type: 'string' },
+  iters: { type: 'string' },
+} as const;
+
+/** A positive integer flag: `fallback` when absent (required when there is none). */
+function positiveInt(args: Parsed, flag: string, fallback?: number): number {
+  const v = args.int(flag) ?? fallback;
+  if (v === undefined) throw new UsageError(`--${flag} is required`);
+  if (v < 1) throw new UsageError(`--${flag} must be a positive integer, got ${v}`);
+  return v;
+}
+
+/**
+ * `whetstone bench --kernel NAME`: each entry checks its flags (throwing UsageError before any backend
+ * starts) and returns the benchmark to run, which resolves to the result object.
+ */
+const KERNEL_BENCHES: Record<string, (args: Parsed) => () => Promise<object>> = {
+  matmul: (args) => {
+    const opts = {
+      m: positiveInt(args, 'm'),
+      n: positiveInt(args, 'n'),
+      k: positiveInt(args, 'k'),
+      batch: positiveInt(args, 'batch', 1),
+      iters: positiveInt(args, 'iters', 10),
+      warmup: args.int('warmup') ?? 2,
+      log,
+    };
+    return () => benchMatmul(opts);
+  },
+  attention: (args) => {
+    const opts = {
+      b: positiveInt(args, 'b', 1),
+      h: positiveInt(args, 'heads', 8),
+      kvHeads: positiveInt(args, 'kv-heads', 2),
+      t: positiveInt(args, 't', 256),
+      d: positiveInt(args, 'd', 64),
+      iters: positiveInt(args, 'iters', 10),
+      warmup: args.int('warmup') ?? 2,
+      log,
+    };
+    if (opts.h % opts.kvHeads !== 0) throw new UsageError(`--heads (${opts.h}) must be a multiple of --kv-heads (${opts.kvHeads})`);
+    return () => benchAttention(opts);
+  },
+};
+
+async function benchKernel(name: string, args: Parsed) {
+  const entry = KERNEL_BENCHES[name];
+  if (!entry) throw new UsageError(`--kernel must be one of ${Object.keys(KERNEL_BENCHES).join(', ')}, got ${name}`);
+  if ((args.int('warmup') ?? 0) < 0) throw new UsageError('--warmup must be ≥ 0');
+  const run = entry(args);
+  const info = await startBackend(args);
+  const adapter = info.adapter ? info.adapter.description || info.adapter.vendor || 'unknown' : null;
+  return { ...(await run()), backend: info.backend, adapter };
+}
+
 /** The keys issue 6 asks for, in order, then the rest. */
 function summary(r: PathResult) {
   const { path: _path, ...rest } = r;
@@ -31,6 +95,7 @@ function summary(r: PathResult) {
 async function bench(argv: string[]) {
   const args = parse(argv, {
     shape: { type: 'string' },
+    ...KERNEL_FLAGS,
     ...Object.fromEntries(Object.keys(DIM_FLAGS).map((k) => [k, { type: 'string' as const }])),
     steps: { type: 'string' },
     warmup: { type: 'string' },
@@ -43,7 +108,11 @@ async function bench(argv: string[]) {
     'leak-check': { type: 'boolean' },
     'leak-steps': { type: 'string' },
     'by-kernel': { type: 'boolean' },
+    'frozen-dtype': { type: 'string' },
+    'max-binding-mib': { type: 'string' },
   });
+  const kernel = args.str('kernel');
+  if (kernel !== undefined) return benchKernel(kernel, args);
   const shapeName = args.str('shape') ?? 'tiny';
   if (!(SHAPE_NAMES as readonly string[]).includes(shapeName))
     throw new UsageError(`--shape must be one of ${SHAPE_NAMES.join(', ')}, got ${shapeName}`);
@@ -61,12 +130,17 @@ async function bench(argv: string[]) {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  const frozenDtype = args.str('frozen-dtype') ?? 'f32';
+  if (frozenDtype !== 'f32' && frozenDtype !== 'f16') throw new UsageError(`--frozen-dtype must be f32 or f16, got ${frozenDtype}`);
+  if (frozenDtype === 'f16' && dims.loraR === 0)
+    throw new UsageError(`--frozen-dtype f16 stores frozen base weights: it needs a LoRA shape (${shapeName} fine-tunes every weight)`);
   const steps = args.int('steps') ?? 10;
   const warmup = args.int('warmup') ?? 2;
   if (steps < 1 || warmup < 0) throw new UsageError('--steps must be ≥ 1 and --warmup ≥ 0');
   const leakSteps = args.bool('leak-check') ? (args.int('leak-steps') ?? 200) : undefined;
   if (leakSteps !== undefined && leakSteps < 11) throw new UsageError('--leak-steps must be at least 11');
   const info = await startBackend(args);
+  applyBindingLimit(args);
   const opts = {
     steps,
     warmup,
@@ -75,6 +149,7 @@ async function bench(argv: string[]) {
     weightDecay: args.num('weight-decay') ?? 0.01,
     seed: args.int('seed') ?? 0,
     leakSteps,
+    frozenDtype: frozenDtype as 'f32' | 'f16',
     log,
   };
   log(`bench ${shapeName}: ${JSON.stringify(dims)}`);
@@ -96,6 +171,7 @@ async function bench(argv: string[]) {
     path: main.path,
     ...strip(main),
     dims,
+    frozenDtype,
     steps,
     warmup,
   };

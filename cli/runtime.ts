@@ -1,6 +1,6 @@
 // What every engine-using command does first: pick the backend (reported on stderr), quiet tfjs's
 // Node banner, and load models, adapters and tokenizers from folders.
-import { initBackend, type BackendName, type BackendInfo } from '../src/core/backend';
+import { initBackend, maxBindingBytes, setMaxBindingBytes, type BackendName, type BackendInfo } from '../src/core/backend';
 import { loadModel, type CausalLM } from '../src/core/models/model';
 import { loadPeftAdapter } from '../src/core/lora';
 import { loadTokenizer, type WhetTokenizer } from '../src/core/tokenizer';
@@ -18,6 +18,18 @@ export async function startBackend(args: Parsed): Promise<BackendInfo> {
   const adapter = info.adapter ? ` (${info.adapter.description || info.adapter.vendor})` : '';
   log(`backend: ${info.backend}${adapter}${info.fallbackReason ? ` — ${info.fallbackReason}` : ''}`);
   return info;
+}
+
+/**
+ * `--max-binding-mib N` (fractions allowed): from now on the engine behaves as if the adapter's storage
+ * bindings held at most N MiB, splitting vocabulary-sized tensors to fit. Call after startBackend.
+ */
+export function applyBindingLimit(args: Parsed): void {
+  const mib = args.num('max-binding-mib');
+  if (mib === undefined) return;
+  if (!(mib > 0)) throw new UsageError(`--max-binding-mib must be a positive number, got ${mib}`);
+  setMaxBindingBytes(Math.max(16, Math.floor(mib * 1024 * 1024)));
+  log(`storage-binding limit: ${maxBindingBytes()} bytes (--max-binding-mib ${mib})`);
 }
 
 export async function openModel(args: Parsed): Promise<CausalLM> {

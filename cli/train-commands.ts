@@ -5,7 +5,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { parse, UsageError, type Parsed } from './args';
 import { dirSource, fileBlob } from './node-files';
-import { log, openModel, startBackend } from './runtime';
+import { applyBindingLimit, log, openModel, startBackend } from './runtime';
 import { progressPrinter } from './progress';
 import type { Command } from './main';
 import { loadModel, CausalLM } from '../src/core/models/model';
@@ -22,6 +22,7 @@ import { adapterFromTensors, type LoraConfig } from '../src/core/lora';
 import { exportPeftAdapter } from '../src/core/export/peft';
 import { exportFullModel, exportMergedModel } from '../src/core/export/merged';
 import { exportRecipe } from '../src/core/export/recipe';
+import { splitToNames } from '../src/core/models/vocab-chunks';
 import { DEMO_DATASETS, runDemo, type DemoDataset } from '../src/core/demo';
 
 const TRAIN_FLAGS = {
@@ -58,6 +59,8 @@ const TRAIN_FLAGS = {
   'model-dropout': { type: 'string' },
   'checkpoint-every': { type: 'string' },
   'decay-norm-and-bias': { type: 'boolean' },
+  'frozen-dtype': { type: 'string' },
+  'max-binding-mib': { type: 'string' },
 } as const;
 
 function columnsOf(args: Parsed): ColumnMapping | undefined {
@@ -90,7 +93,17 @@ function configFrom(args: Parsed, base: TrainConfigInput = {}): TrainConfig {
       ...(args.int('r') !== undefined ? { r: args.int('r') } : {}),
       ...(args.num('alpha') !== undefined ? { alpha: args.num('alpha') } : {}),
       ...(args.num('dropout') !== undefined ? { dropout: args.num('dropout') } : {}),
-      ...(targets !== undefined ? { targets: targets === 'all-linear' ? 'all-linear' : (targets.split(',').map((t) => t.trim()).filter(Boolean) as string[]) } : {}),
+      ...(targets !== undefined
+        ? {
+            targets:
+              targets === 'all-linear'
+                ? 'all-linear'
+                : (targets
+                    .split(',')
+                    .map((t) => t.trim())
+                    .filter(Boolean) as string[]),
+          }
+        : {}),
       ...(args.bool('rslora') ? { rslora: true } : {}),
     },
   };
@@ -117,6 +130,14 @@ function configFrom(args: Parsed, base: TrainConfigInput = {}): TrainConfig {
   set('seed', args.int('seed'));
   set('modelDropout', args.num('model-dropout'));
   set('checkpointEvery', args.int('checkpoint-every'));
+  const frozenDtype = args.str('frozen-dtype');
+  if (frozenDtype !== undefined && frozenDtype !== 'f32' && frozenDtype !== 'f16')
+    throw new UsageError(`--frozen-dtype must be f32 or f16, got ${frozenDtype}`);
+  if (frozenDtype === 'f16' && (partial.method ?? 'lora') !== 'lora')
+    throw new UsageError(
+      '--frozen-dtype f16 stores the frozen base weights in 16 bits: it needs --method lora (full fine-tuning trains every weight in f32)',
+    );
+  set('frozenDtype', frozenDtype as TrainConfig['frozenDtype'] | undefined);
   if (args.bool('train-on-prompt')) partial.trainOnPrompt = true;
   if (args.bool('decay-norm-and-bias')) partial.decayNormAndBias = true;
   if (args.str('steps') !== undefined && args.str('epochs') !== undefined) throw new UsageError('give --epochs or --steps, not both');
@@ -154,7 +175,9 @@ async function trainOnce(ctx: RunContext, train: Sequence[], val: Sequence[], re
   assertTokenizerFits(model, ctx.tok, `${ctx.modelDir}/tokenizer.json`);
   const base = await baseIdentity(model, path.resolve(ctx.modelDir));
   if (resume && resume.meta.base.configHash !== base.configHash) {
-    throw new CheckpointError(`the state was trained on a different base model (${resume.meta.base.name}, ${resume.meta.base.modelType}); --model ${ctx.modelDir} does not match`);
+    throw new CheckpointError(
+      `the state was trained on a different base model (${resume.meta.base.name}, ${resume.meta.base.modelType}); --model ${ctx.modelDir} does not match`,
+    );
   }
   const { trainables, noDecay } = setupMethod(model, ctx.config);
   const padId = ctx.tok.padTokenId ?? ctx.tok.eosTokenId ?? 0;
@@ -174,7 +197,12 @@ async function trainOnce(ctx: RunContext, train: Sequence[], val: Sequence[], re
       ctx.onEvent(e);
     },
     onCheckpoint: async (t) => {
-      const bytes = await encodeState(t, { base, datasetHash: ctx.datasetHash, tokenizerHash: tokHash, data: { file: path.resolve(ctx.dataFile), trainCount: train.length, valCount: val.length } });
+      const bytes = await encodeState(t, {
+        base,
+        datasetHash: ctx.datasetHash,
+        tokenizerHash: tokHash,
+        data: { file: path.resolve(ctx.dataFile), trainCount: train.length, valCount: val.length },
+      });
       writeAtomic(path.join(ctx.out, 'state.whetstone'), bytes);
     },
   });
@@ -217,6 +245,7 @@ async function trainCommand(argv: string[]) {
   }
   if (!args.str('mode') && !resume) throw new UsageError('--mode text|completion|chat is required');
   await startBackend(args);
+  applyBindingLimit(args);
   const tokSource = dirSource(modelDir);
   if (!tokSource.has('tokenizer.json')) throw new UsageError(`${modelDir}: no tokenizer.json (the model folder must hold its tokenizer)`);
   const tok = await loadTokenizer(tokSource);
@@ -224,7 +253,9 @@ async function trainCommand(argv: string[]) {
   if (resume && resume.meta.datasetHash !== data.datasetHash) {
     throw new CheckpointError(`${dataFile} is not the data the state was trained on (sha256 differs); resuming needs the same data`);
   }
-  log(`data: ${data.dataset.format}, ${data.dataset.examples.length} examples → ${data.sequences.length} sequences, ${data.stats.tokens} tokens (${data.stats.trainedTokens} trained), ${data.stats.truncated} truncated`);
+  log(
+    `data: ${data.dataset.format}, ${data.dataset.examples.length} examples → ${data.sequences.length} sequences, ${data.stats.tokens} tokens (${data.stats.trainedTokens} trained), ${data.stats.truncated} truncated`,
+  );
   if (data.chatTemplateFallback) log('note: the tokenizer has no chat template; using the ChatML fallback');
   const ctx: RunContext = { modelDir, dataFile, tok, config, out, datasetHash: data.datasetHash, onEvent: progressPrinter() };
 
@@ -235,7 +266,12 @@ async function trainCommand(argv: string[]) {
     const results = [];
     for (let i = 0; i < folds.length; i++) {
       log(`fold ${i + 1}/${k}: ${folds[i].train.length} train, ${folds[i].val.length} validation`);
-      const s = await trainOnce({ ...ctx, out: path.join(out, `fold-${i + 1}`), onEvent: progressPrinter(`[fold ${i + 1}] `) }, folds[i].train, folds[i].val, null);
+      const s = await trainOnce(
+        { ...ctx, out: path.join(out, `fold-${i + 1}`), onEvent: progressPrinter(`[fold ${i + 1}] `) },
+        folds[i].train,
+        folds[i].val,
+        null,
+      );
       results.push({ fold: i + 1, ...s });
     }
     const best = results.map((r) => r.best_val_loss ?? NaN);
@@ -273,7 +309,10 @@ async function evalCommand(argv: string[]) {
     'train-on-prompt': { type: 'boolean' },
   });
   const dataFile = args.need('data');
-  const config = configFrom(args, { mode: (args.str('mode') ?? 'completion') as TrainConfig['mode'], maxLength: args.int('max-length') ?? 1024 });
+  const config = configFrom(args, {
+    mode: (args.str('mode') ?? 'completion') as TrainConfig['mode'],
+    maxLength: args.int('max-length') ?? 1024,
+  });
   if (!args.str('mode')) throw new UsageError('--mode text|completion|chat is required');
   await startBackend(args);
   const model = await openModel(args);
@@ -288,11 +327,22 @@ async function evalCommand(argv: string[]) {
 async function adapterFromState(model: CausalLM, state: FullState, file: string): Promise<void> {
   const lora = state.meta.lora as LoraConfig | null;
   if (state.meta.method !== 'lora' || !lora) throw new UsageError('this state is from full fine-tuning: export it with --format merged');
-  await adapterFromTensors(model, lora, { names: [...state.weights.keys()], shape: (n) => state.weights.get(n)!.shape, read: async (n) => state.weights.get(n)!.data }, file);
+  await adapterFromTensors(
+    model,
+    lora,
+    { names: [...state.weights.keys()], shape: (n) => state.weights.get(n)!.shape, read: async (n) => state.weights.get(n)!.data },
+    file,
+  );
 }
 
 async function exportCommand(argv: string[]) {
-  const args = parse(argv, { state: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' }, model: { type: 'string' }, data: { type: 'string' } });
+  const args = parse(argv, {
+    state: { type: 'string' },
+    format: { type: 'string' },
+    out: { type: 'string' },
+    model: { type: 'string' },
+    data: { type: 'string' },
+  });
   const stateFile = args.need('state');
   const format = args.need('format');
   const out = args.need('out');
@@ -308,18 +358,24 @@ async function exportCommand(argv: string[]) {
     return { format, out, files: [...files.keys()].sort() };
   }
   await startBackend(args);
-  if (!fs.existsSync(path.join(baseDir, 'config.json'))) throw new UsageError(`the base model folder ${baseDir} is not there; give it with --model DIR`);
+  if (!fs.existsSync(path.join(baseDir, 'config.json')))
+    throw new UsageError(`the base model folder ${baseDir} is not there; give it with --model DIR`);
   const model = await loadModel(dirSource(baseDir));
   const tok = await loadTokenizer(dirSource(baseDir));
   if (format === 'merged') {
     if (state.meta.method === 'lora') await adapterFromState(model, state, stateFile);
-    else for (const [name, w] of state.weights) model.params.get(name)?.assign(tf.tensor(w.data, w.shape));
+    else {
+      // Whole tensors in the state; a model keeping one in vocabulary row chunks takes it per chunk.
+      const parts = splitToNames(state.weights, new Map([...model.params].map(([n, v]) => [n, v.shape])));
+      for (const [name, w] of parts) model.params.get(name)?.assign(tf.tensor(w.data, w.shape));
+    }
     const files = state.meta.method === 'lora' ? await exportMergedModel(model, tok) : await exportFullModel(model, tok);
     writeFiles(out, files);
     return { format, out, files: [...files.keys()].sort() };
   }
   const dataFile = args.str('data') ?? (state.meta.data.file as string | undefined);
-  if (!dataFile || !fs.existsSync(dataFile)) throw new UsageError(`the training data ${dataFile ?? '(unknown)'} is not there; give it with --data FILE`);
+  if (!dataFile || !fs.existsSync(dataFile))
+    throw new UsageError(`the training data ${dataFile ?? '(unknown)'} is not there; give it with --data FILE`);
   const data = await prepareData(await fileBlob(dataFile), dataFile, tok, state.meta.config);
   // tokenized.jsonl holds exactly the training split Whetstone trained on; the validation split goes beside it.
   const { train, val } = splitData(data.sequences, state.meta.config);
@@ -340,7 +396,14 @@ async function exportCommand(argv: string[]) {
 async function dataCommand(argv: string[]) {
   const [sub, ...rest] = argv;
   if (sub !== 'check') throw new UsageError('usage: whetstone data check FILE [--mode text|completion|chat] [--format …] [--model DIR]');
-  const args = parse(rest, { mode: { type: 'string' }, format: { type: 'string' }, columns: { type: 'string' }, model: { type: 'string' }, tokenizer: { type: 'string' }, 'max-length': { type: 'string' } });
+  const args = parse(rest, {
+    mode: { type: 'string' },
+    format: { type: 'string' },
+    columns: { type: 'string' },
+    model: { type: 'string' },
+    tokenizer: { type: 'string' },
+    'max-length': { type: 'string' },
+  });
   const file = args.positionals[0];
   if (!file) throw new UsageError('usage: whetstone data check FILE');
   const format = (args.str('format') ?? 'auto') as TrainConfig['format'];
@@ -352,7 +415,14 @@ async function dataCommand(argv: string[]) {
     const tok = await loadTokenizer(dirSource(tokDir));
     const config = resolveTrainConfig({ mode: (mode ?? 'completion') as TrainConfig['mode'], maxLength: args.int('max-length') ?? 1024 });
     const { stats, chatTemplateFallback } = tokenizeExamples(dataset.examples, tok, { mode: config.mode, maxLength: config.maxLength });
-    Object.assign(result, { tokens: stats.tokens, trained_tokens: stats.trainedTokens, sequences: stats.sequences, truncated: stats.truncated, tokens_dropped: stats.tokensDropped, chat_template_fallback: chatTemplateFallback });
+    Object.assign(result, {
+      tokens: stats.tokens,
+      trained_tokens: stats.trainedTokens,
+      sequences: stats.sequences,
+      truncated: stats.truncated,
+      tokens_dropped: stats.tokensDropped,
+      chat_template_fallback: chatTemplateFallback,
+    });
   }
   if (mode) result.mode = mode;
   return result;
@@ -361,9 +431,15 @@ async function dataCommand(argv: string[]) {
 export const trainCommands: Record<string, Command> = { train: trainCommand, eval: evalCommand, export: exportCommand, data: dataCommand };
 
 async function demoCommand(argv: string[]) {
-  const args = parse(argv, { dataset: { type: 'string' }, steps: { type: 'string' }, model: { type: 'string' }, 'data-dir': { type: 'string' } });
+  const args = parse(argv, {
+    dataset: { type: 'string' },
+    steps: { type: 'string' },
+    model: { type: 'string' },
+    'data-dir': { type: 'string' },
+  });
   const dataset = (args.str('dataset') ?? 'support') as DemoDataset;
-  if (!(dataset in DEMO_DATASETS)) throw new UsageError(`--dataset must be one of ${Object.keys(DEMO_DATASETS).join(', ')}, got ${dataset}`);
+  if (!(dataset in DEMO_DATASETS))
+    throw new UsageError(`--dataset must be one of ${Object.keys(DEMO_DATASETS).join(', ')}, got ${dataset}`);
   const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
   const modelDir = args.str('model') ?? path.join(root, 'public', 'models', 'default');
   const dataDir = args.str('data-dir') ?? path.join(root, 'public', 'data');

@@ -182,15 +182,35 @@ export function assertDeviceAlive(): void {
   if (lostMessage) throw new DeviceError(lostMessage);
 }
 
+let simulatedBindingBytes: number | null = null;
+
+/**
+ * Makes the engine behave as if the adapter's maxStorageBufferBindingSize were `bytes` (the smaller of it and
+ * the real one; null: the real one only). Set it before loading a model: loading decides which tensors are
+ * split into row chunks. Applies on the CPU backend too, so the chunked paths can be tested anywhere.
+ */
+export function setMaxBindingBytes(bytes: number | null): void {
+  if (bytes !== null && !(Number.isFinite(bytes) && bytes >= 16))
+    throw new RangeError(`the binding limit must be at least 16 bytes, got ${bytes}`);
+  simulatedBindingBytes = bytes === null ? null : Math.floor(bytes / 4) * 4;
+}
+
+/** The largest tensor, in bytes, one storage-buffer binding may hold here (null: no limit known). */
+export function maxBindingBytes(): number | null {
+  const real = current?.backend === 'webgpu' ? (current.adapter?.maxStorageBufferBindingSize ?? null) : null;
+  if (real === null) return simulatedBindingBytes;
+  return simulatedBindingBytes === null ? real : Math.min(real, simulatedBindingBytes);
+}
+
 /** Checks that every tensor fits one storage-buffer binding on this adapter; names the first that does not. */
 export function checkBindingLimits(tensors: Iterable<{ name: string; shape: readonly number[] }>, bytesPerElement = 4): void {
-  const limit = current?.adapter?.maxStorageBufferBindingSize;
+  const limit = maxBindingBytes();
   if (!limit) return;
   for (const t of tensors) {
     const bytes = t.shape.reduce((a, b) => a * b, 1) * bytesPerElement;
     if (bytes > limit) {
       throw new DeviceError(
-        `tensor ${t.name} [${t.shape.join(', ')}] needs ${bytes} bytes, more than this adapter's maxStorageBufferBindingSize ${limit}`,
+        `tensor ${t.name} [${t.shape.join(', ')}] needs ${bytes} bytes, more than this adapter's maxStorageBufferBindingSize ${limit}${limit === simulatedBindingBytes ? ' (simulated)' : ''}`,
       );
     }
   }

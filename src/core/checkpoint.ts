@@ -8,6 +8,7 @@ import { WhetstoneError } from './errors';
 import type { Trainer, TrainerState } from './train/trainer';
 import type { TrainConfig } from './train/config';
 import type { LoraConfig } from './lora';
+import { readJoined, splitToNames, wholeName } from './models/vocab-chunks';
 
 export const STATE_FORMAT = 'whetstone-state';
 export const STATE_VERSION = 1;
@@ -56,9 +57,10 @@ export interface FullState {
   best: Map<string, { shape: number[]; data: Float32Array }> | null;
 }
 
+/** The tensors of `map` under `prefix`; a weight kept in vocabulary row chunks is saved whole. */
 async function tensorsOf(prefix: string, map: Map<string, tf.Tensor>): Promise<TensorToWrite[]> {
   const out: TensorToWrite[] = [];
-  for (const [name, t] of map) out.push({ name: `${prefix}${name}`, dtype: 'F32', shape: t.shape, data: (await t.data()) as Float32Array });
+  for (const [name, t] of await readJoined(map)) out.push({ name: `${prefix}${name}`, dtype: 'F32', shape: t.shape, data: t.data });
   return out;
 }
 
@@ -121,12 +123,20 @@ export async function decodeState(source: Blob | Uint8Array | ArrayBuffer, fileN
 
 /** Loads a decoded state into a trainer built on the same base and data: weights, moments, position. */
 export function applyState(trainer: Trainer, state: FullState): void {
+  // Whole tensors in the file; a model that keeps one in vocabulary row chunks takes its rows per chunk.
+  const shapes = new Map([...trainer.trainables].map(([n, v]) => [n, v.shape]));
+  const perName = (m: Map<string, { shape: number[]; data: Float32Array }>) => splitToNames(m, shapes);
+  const weights = perName(state.weights);
   for (const [name, v] of trainer.trainables) {
-    const w = state.weights.get(name);
-    if (!w) throw new CheckpointError(`the state has no weight ${name}`);
+    const w = weights.get(name);
+    if (!w) throw new CheckpointError(`the state has no weight ${wholeName(name)}`);
     if (w.shape.join(',') !== v.shape.join(',')) throw new CheckpointError(`the state's ${name} has shape [${w.shape}], the model [${v.shape}]`);
     v.assign(tf.tensor(w.data, w.shape));
   }
   const toTensors = (m: Map<string, { shape: number[]; data: Float32Array }>) => new Map([...m].map(([k, t]) => [k, tf.tensor(t.data, t.shape)]));
-  trainer.restore(state.meta.trainer, { step: state.meta.optimizerStep, m: toTensors(state.m), v: toTensors(state.v) }, state.best ? toTensors(state.best) : null);
+  trainer.restore(
+    state.meta.trainer,
+    { step: state.meta.optimizerStep, m: toTensors(perName(state.m)), v: toTensors(perName(state.v)) },
+    state.best ? toTensors(perName(state.best)) : null,
+  );
 }

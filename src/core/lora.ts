@@ -35,8 +35,16 @@ export interface LoraLayer {
 /** Target presets per architecture; `all-linear` = every linear layer but the LM head. */
 export const TARGET_PRESETS: Record<ModelType, Record<string, string[] | 'all-linear'>> = {
   gpt2: { attention: ['c_attn'], 'attention+mlp': ['c_attn', 'c_proj', 'c_fc'], 'all-linear': 'all-linear' },
-  llama: { attention: ['q_proj', 'v_proj'], 'attention+mlp': ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], 'all-linear': 'all-linear' },
-  qwen2: { attention: ['q_proj', 'v_proj'], 'attention+mlp': ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'], 'all-linear': 'all-linear' },
+  llama: {
+    attention: ['q_proj', 'v_proj'],
+    'attention+mlp': ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+    'all-linear': 'all-linear',
+  },
+  qwen2: {
+    attention: ['q_proj', 'v_proj'],
+    'attention+mlp': ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'],
+    'all-linear': 'all-linear',
+  },
 };
 
 export function loraScale(alpha: number, r: number, rslora: boolean): number {
@@ -105,7 +113,9 @@ function targetedModules(model: CausalLM, config: LoraConfig): LinearModule[] {
   const modules = model.linearModules().filter((m) => matchesTarget(config.targetModules, m.path));
   if (modules.length === 0) {
     const names = [...new Set(model.linearModules().map((m) => m.path.split('.').pop()))].join(', ');
-    throw new ConfigError(`LoRA target_modules ${JSON.stringify(config.targetModules)} match no layer of this ${model.config.modelType} model (its linear layers: ${names})`);
+    throw new ConfigError(
+      `LoRA target_modules ${JSON.stringify(config.targetModules)} match no layer of this ${model.config.modelType} model (its linear layers: ${names})`,
+    );
   }
   return modules;
 }
@@ -143,10 +153,13 @@ function num(v: unknown, name: string, file: string, fallback?: number): number 
 export function parseAdapterConfig(json: unknown, file = 'adapter_config.json'): LoraConfig {
   if (!json || typeof json !== 'object' || Array.isArray(json)) throw new ConfigError(`${file}: not a JSON object`);
   const raw = json as Record<string, unknown>;
-  if (raw.peft_type !== undefined && raw.peft_type !== 'LORA') throw new ConfigError(`${file}: peft_type ${String(raw.peft_type)} is not supported (only LORA)`);
+  if (raw.peft_type !== undefined && raw.peft_type !== 'LORA')
+    throw new ConfigError(`${file}: peft_type ${String(raw.peft_type)} is not supported (only LORA)`);
   if (raw.use_dora === true) throw new ConfigError(`${file}: use_dora is not supported`);
-  if (Array.isArray(raw.modules_to_save) && raw.modules_to_save.length > 0) throw new ConfigError(`${file}: modules_to_save is not supported`);
-  if (raw.bias !== undefined && raw.bias !== 'none') throw new ConfigError(`${file}: bias ${String(raw.bias)} is not supported (only "none")`);
+  if (Array.isArray(raw.modules_to_save) && raw.modules_to_save.length > 0)
+    throw new ConfigError(`${file}: modules_to_save is not supported`);
+  if (raw.bias !== undefined && raw.bias !== 'none')
+    throw new ConfigError(`${file}: bias ${String(raw.bias)} is not supported (only "none")`);
   const targets = raw.target_modules;
   if (!(typeof targets === 'string' || (Array.isArray(targets) && targets.every((t) => typeof t === 'string')))) {
     throw new ConfigError(`${file}: target_modules must be a list of names or a string`);
@@ -185,7 +198,8 @@ export async function adapterFromTensors(model: CausalLM, config: LoraConfig, te
     if (!m) throw new ConfigError(`${file}: unexpected tensor ${name} (only lora_A / lora_B weights are supported)`);
     let path = m[1];
     if (!modules.has(path) && modules.has(`transformer.${path}`)) path = `transformer.${path}`;
-    if (!modules.has(path)) throw new ConfigError(`${file}: tensor ${name} targets ${path}, which is not a linear layer of this ${model.config.modelType} model`);
+    if (!modules.has(path))
+      throw new ConfigError(`${file}: tensor ${name} targets ${path}, which is not a linear layer of this ${model.config.modelType} model`);
     const slot = found.get(path) ?? {};
     slot[m[2] as 'A' | 'B'] = name;
     found.set(path, slot);
@@ -197,8 +211,10 @@ export async function adapterFromTensors(model: CausalLM, config: LoraConfig, te
     const a = tensors.shape(names.A);
     const b = tensors.shape(names.B);
     const r = a[0];
-    if (a.length !== 2 || a[1] !== mod.inFeatures) throw new ConfigError(`${file}: ${names.A} has shape [${a}], expected [r, ${mod.inFeatures}]`);
-    if (b.length !== 2 || b[0] !== mod.outFeatures || b[1] !== r) throw new ConfigError(`${file}: ${names.B} has shape [${b}], expected [${mod.outFeatures}, ${r}]`);
+    if (a.length !== 2 || a[1] !== mod.inFeatures)
+      throw new ConfigError(`${file}: ${names.A} has shape [${a}], expected [r, ${mod.inFeatures}]`);
+    if (b.length !== 2 || b[0] !== mod.outFeatures || b[1] !== r)
+      throw new ConfigError(`${file}: ${names.B} has shape [${b}], expected [${mod.outFeatures}, ${r}]`);
     const alpha = patternValue(config.alphaPattern, path) ?? config.alpha;
     adapter.layers.set(path, {
       module: mod,
@@ -233,16 +249,14 @@ export async function loadPeftAdapter(model: CausalLM, source: FileSource): Prom
 export function mergedWeights(model: CausalLM): Map<string, tf.Tensor> {
   const out = new Map<string, tf.Tensor>();
   const adapter = model.adapter;
-  for (const [name, v] of model.params) {
+  for (const name of model.weightNames()) {
     const path = name.replace(/\.weight$/, '');
     const layer = name.endsWith('.weight') ? adapter?.layers.get(path) : undefined;
-    if (!layer) {
-      out.set(name, v.clone());
-      continue;
-    }
     out.set(
       name,
       tf.tidy(() => {
+        const v = model.weightValue(name); // f16-packed weights come back as f32
+        if (!layer) return v.clone();
         const delta = tf.mul(tf.matMul(layer.B, layer.A), layer.scale); // [out, in]
         return tf.add(v, layer.module.conv1d ? tf.transpose(delta) : delta);
       }),
@@ -251,9 +265,10 @@ export function mergedWeights(model: CausalLM): Map<string, tf.Tensor> {
   return out;
 }
 
-/** Merges the adapter into the base weights in place and removes it. */
+/** Merges the adapter into the base weights in place (as f32: packed weights are unpacked) and removes it. */
 export function mergeLoraInPlace(model: CausalLM): void {
   if (!model.adapter) return;
+  model.unpackFrozenWeights();
   const merged = mergedWeights(model);
   for (const [name, t] of merged) {
     model.params.get(name)!.assign(t);

@@ -22,9 +22,10 @@ export class ModelState {
     const c = this.#app.train.config;
     return estimateMemory({
       shape: info.shape,
-      numParameters: info.numParameters,
       method: c.method,
       loraR: c.lora.r,
+      targets: c.lora.targets,
+      frozenDtype: c.frozenDtype,
       batchSize: c.batchSize,
       seqLen: c.maxLength,
       adapter: this.#app.backend?.adapter ?? null,

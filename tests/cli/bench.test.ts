@@ -2,13 +2,43 @@
 // training step of the 6-layer gpt-10m structure, far below the plain path measured in the same run).
 // Counts, not times: timings are only meaningful on a real GPU.
 import { describe, it, expect } from 'vitest';
-import { whetstone } from './run-cli';
+import { expectCliError, whetstone } from './run-cli';
 
 describe('whetstone bench', () => {
   it('reports ≤ 600 kernels per step fused against the naive count, with a flat tensor count', () => {
-    const r = whetstone(['bench', '--shape', 'gpt-10m', '--d', '64', '--seq', '32', '--batch', '2', '--naive', '--steps', '2', '--warmup', '1', '--backend', 'cpu']);
+    const r = whetstone([
+      'bench',
+      '--shape',
+      'gpt-10m',
+      '--d',
+      '64',
+      '--seq',
+      '32',
+      '--batch',
+      '2',
+      '--naive',
+      '--steps',
+      '2',
+      '--warmup',
+      '1',
+      '--backend',
+      'cpu',
+    ]);
     expect(r.code, r.stderr).toBe(0);
-    for (const key of ['shape', 'backend', 'adapter', 'tokensPerSecond', 'msPerStep', 'kernelsPerStep', 'gpuMsPerStep', 'wallOverGpu', 'peakBytes', 'tensorsBefore', 'tensorsAfter', 'naive']) {
+    for (const key of [
+      'shape',
+      'backend',
+      'adapter',
+      'tokensPerSecond',
+      'msPerStep',
+      'kernelsPerStep',
+      'gpuMsPerStep',
+      'wallOverGpu',
+      'peakBytes',
+      'tensorsBefore',
+      'tensorsAfter',
+      'naive',
+    ]) {
       expect(r.json, key).toHaveProperty(key);
     }
     expect(r.json.shape).toBe('gpt-10m');
@@ -17,5 +47,136 @@ describe('whetstone bench', () => {
     expect(r.json.tensorsAfter).toBe(r.json.tensorsBefore);
     // Same function either way: the fused and plain paths start from the same loss.
     expect(Math.abs(r.json.firstLoss - r.json.naive.firstLoss)).toBeLessThan(1e-4);
+  });
+
+  it('--max-binding-mib 0.25 trains a vocabulary whose embedding (750 KiB) is 3 chunks, no allocation over the limit', () => {
+    const args = [
+      'bench',
+      '--shape',
+      'tiny',
+      '--vocab',
+      '3000',
+      '--seq',
+      '32',
+      '--batch',
+      '2',
+      '--steps',
+      '1',
+      '--warmup',
+      '0',
+      '--backend',
+      'cpu',
+    ];
+    const r = whetstone([...args, '--max-binding-mib', '0.25']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/storage-binding limit: 262144 bytes/);
+    expect(r.json.maxBindingBytes).toBe(262144);
+    expect(r.json.largestBinding).toBeGreaterThan(0);
+    expect(r.json.largestBinding).toBeLessThanOrEqual(262144);
+    // The same random model trains to the same loss with the whole embedding (its first chunk's seed is the
+    // whole one's, the other chunks differ): both near ln 3000 at the start.
+    expect(Math.abs(r.json.firstLoss - Math.log(3000))).toBeLessThan(0.1);
+    expect(r.json.tensorsAfter).toBe(r.json.tensorsBefore);
+    expectCliError(whetstone([...args, '--max-binding-mib', '0']), /--max-binding-mib must be a positive number/);
+  });
+
+  it('--kernel matmul: the tiled matmul against tfjs on one shape, checked against float64', () => {
+    const r = whetstone([
+      'bench',
+      '--kernel',
+      'matmul',
+      '--m',
+      '33',
+      '--n',
+      '20',
+      '--k',
+      '17',
+      '--batch',
+      '2',
+      '--iters',
+      '2',
+      '--warmup',
+      '1',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    for (const key of [
+      'kernel',
+      'm',
+      'n',
+      'k',
+      'batch',
+      'iters',
+      'ms_tiled',
+      'ms_tfjs',
+      'gflops_tiled',
+      'gflops_tfjs',
+      'speedup',
+      'max_rel_err',
+    ]) {
+      expect(r.json, key).toHaveProperty(key);
+    }
+    expect(r.json).toMatchObject({ kernel: 'matmul', m: 33, n: 20, k: 17, batch: 2, iters: 2 });
+    expect(r.json.max_rel_err).toBeLessThan(1e-4);
+    expect(r.json.ms_tiled).toBeGreaterThan(0);
+    expect(r.json.gflops_tiled).toBeCloseTo((2 * 33 * 20 * 17 * 2) / (r.json.ms_tiled * 1e6), 6);
+    expect(r.json.speedup).toBeCloseTo(r.json.ms_tfjs / r.json.ms_tiled, 6);
+  });
+
+  it('--kernel attention: flash against plain attention (GQA), times, peak bytes and the difference', () => {
+    const args = ['bench', '--kernel', 'attention', '--b', '1', '--heads', '4', '--kv-heads', '2', '--t', '48', '--d', '8'];
+    const r = whetstone([...args, '--iters', '1', '--warmup', '0', '--backend', 'cpu']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ kernel: 'attention', b: 1, h: 4, kvHeads: 2, t: 48, d: 8, iters: 1, backend: 'cpu' });
+    for (const key of ['ms_fwd_flash', 'ms_fwdbwd_flash', 'ms_fwd_plain', 'ms_fwdbwd_plain']) expect(r.json[key], key).toBeGreaterThan(0);
+    expect(r.json.max_rel_err).toBeLessThan(1e-3);
+    // The plain path holds the [1, 4, 48, 48] scores; the flash path never does.
+    expect(r.json.peak_bytes_plain).toBeGreaterThanOrEqual(4 * 48 * 48 * 4);
+    expect(r.json.peak_bytes_flash).toBeLessThan(r.json.peak_bytes_plain);
+    expectCliError(
+      whetstone(['bench', '--kernel', 'attention', '--heads', '6', '--kv-heads', '4']),
+      /--heads \(6\) must be a multiple of --kv-heads \(4\)/,
+    );
+    expectCliError(whetstone(['bench', '--kernel', 'attention', '--t', '0']), /--t must be a positive integer/);
+  });
+
+  it('--kernel: usage errors for a bad size, a missing size and an unknown kernel', () => {
+    expectCliError(whetstone(['bench', '--kernel', 'matmul', '--m', '0', '--n', '4', '--k', '4']), /--m must be a positive integer/);
+    expectCliError(whetstone(['bench', '--kernel', 'matmul', '--m', '8', '--n', 'x', '--k', '4']), /--n must be a number/);
+    expectCliError(whetstone(['bench', '--kernel', 'matmul', '--m', '8', '--n', '4']), /--k is required/);
+    expectCliError(whetstone(['bench', '--kernel', 'conv', '--m', '8']), /--kernel must be one of matmul/);
+  });
+
+  it('--frozen-dtype f16 holds ≤ 60 % of the f32 peak where frozen weights dominate, with the same losses', () => {
+    // One wide Llama layer, 8 tokens: the frozen linear weights are ~90 % of the f32 peak.
+    const shape = ['--shape', 'smollm2-135m-lora', '--layers', '1', '--d', '1536', '--heads', '12', '--kv-heads', '4', '--vocab', '256'];
+    const run = (dtype: string) =>
+      whetstone([
+        'bench',
+        ...shape,
+        '--seq',
+        '8',
+        '--batch',
+        '1',
+        '--steps',
+        '1',
+        '--warmup',
+        '0',
+        '--frozen-dtype',
+        dtype,
+        '--backend',
+        'cpu',
+      ]);
+    const f32 = run('f32');
+    const f16 = run('f16');
+    expect(f32.code, f32.stderr).toBe(0);
+    expect(f16.code, f16.stderr).toBe(0);
+    expect(f16.json.frozenDtype).toBe('f16');
+    expect(f16.json.peakBytes).toBeLessThanOrEqual(0.6 * f32.json.peakBytes);
+    for (const r of [f32, f16]) expect(Math.abs(r.json.estimatedPeakBytes - r.json.peakBytes) / r.json.peakBytes).toBeLessThanOrEqual(0.15);
+    expect(Math.abs(f16.json.firstLoss - f32.json.firstLoss)).toBeLessThan(1e-2);
+    expectCliError(whetstone(['bench', '--shape', 'tiny', '--frozen-dtype', 'f16']), /--frozen-dtype f16 .*needs a LoRA shape/);
+    expectCliError(whetstone(['bench', '--shape', 'tiny', '--frozen-dtype', 'bf16']), /--frozen-dtype must be f32 or f16/);
+    const train = ['train', '--model', 'm', '--data', 'd.jsonl', '--mode', 'text', '--out', 'o', '--frozen-dtype', 'f16'];
+    expectCliError(whetstone([...train, '--method', 'full']), /--frozen-dtype f16 .*needs --method lora/);
   });
 });

@@ -90,6 +90,32 @@ describe('whetstone train', () => {
     expect(c.json.steps).toBe(2);
   });
 
+  it('--max-binding-mib 0.046875 (48 KiB) trains the 600-token Llama fully with its embedding in 4 chunks; files hold it whole', async () => {
+    const args = ['train', ...common, '--method', 'full', '--lr', '1e-3', '--steps', '2', '--eval-every', '0'];
+    const chunked = path.join(dir, 'chunked');
+    const whole = path.join(dir, 'whole');
+    const r = whetstone([...args, '--max-binding-mib', '0.046875', '--out', chunked]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/storage-binding limit: 49152 bytes/);
+    expect(whetstone([...args, '--out', whole]).code).toBe(0);
+    // Same weights before the first step: the same first loss; after it the runs agree closely.
+    const [a, b] = [stepLosses(chunked), stepLosses(whole)];
+    expect(Math.abs(a[0] - b[0])).toBeLessThan(1e-5);
+    expect(Math.abs(a[1] - b[1])).toBeLessThan(1e-3);
+    for (const file of ['model/model.safetensors', 'state.whetstone']) {
+      const st = await openSafetensors(new Uint8Array(fs.readFileSync(path.join(chunked, file))), file);
+      const names = st.entries.map((e) => e.name);
+      expect(
+        names.some((n) => n.includes('#')),
+        file,
+      ).toBe(false);
+      const emb = st.entries.find((e) => e.name.endsWith('model.embed_tokens.weight'))!;
+      expect(emb.shape, file).toEqual([600, 64]);
+      const other = await openSafetensors(new Uint8Array(fs.readFileSync(path.join(whole, file))), file);
+      expect(names.sort(), file).toEqual(other.entries.map((e) => e.name).sort());
+    }
+  });
+
   it('--kfold 3 trains three folds and reports each best validation loss with mean ± sd', () => {
     const out = path.join(dir, 'kfold');
     const r = whetstone(['train', ...common, '--steps', '2', '--kfold', '3', '--out', out]);

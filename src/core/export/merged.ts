@@ -6,6 +6,7 @@ import { WhetstoneError } from '../errors';
 import { encodeSafetensors, type TensorToWrite } from '../safetensors';
 import { CHATML_FALLBACK } from '../chat-template';
 import type { CausalLM } from '../models/model';
+import { groupByWhole, joinRows } from '../models/vocab-chunks';
 import type { WhetTokenizer } from '../tokenizer';
 import { jsonBytes, sortKeys, textBytes, type ExportFiles } from './files';
 
@@ -73,12 +74,16 @@ function tokenizerConfig(tokenizer: WhetTokenizer): Json {
 }
 
 /** The weight `name` with the adapter merged in (W + s·BA, transposed for Conv1D), one tensor at a time. */
-async function mergedData(model: CausalLM, name: string, v: tf.Variable): Promise<Float32Array> {
+async function mergedData(model: CausalLM, name: string): Promise<Float32Array> {
   const layer = name.endsWith('.weight') ? model.adapter?.layers.get(name.slice(0, -'.weight'.length)) : undefined;
-  if (!layer) return f32(await v.data());
+  const v = model.params.get(name);
+  if (!layer && v) return f32(await v.data());
+  // A packed (f16) weight is decoded to f32 first.
   const merged = tf.tidy(() => {
+    const w = model.weightValue(name);
+    if (!layer) return w.clone();
     const delta = tf.mul(tf.matMul(layer.B, layer.A), layer.scale); // [out, in], in f32
-    return tf.add(v, layer.module.conv1d ? tf.transpose(delta) : delta);
+    return tf.add(w, layer.module.conv1d ? tf.transpose(delta) : delta);
   });
   try {
     return f32(await merged.data());
@@ -109,22 +114,30 @@ export async function exportMergedModel(
 ): Promise<ExportFiles> {
   const maxShardBytes = opts.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES;
   if (!(maxShardBytes > 0)) throw new WhetstoneError('export', `maxShardBytes must be positive, got ${maxShardBytes}`);
-  if (model.params.size === 0) throw new WhetstoneError('export', 'cannot export a model without parameters (was it disposed?)');
+  if (model.params.size === 0 && model.packed.size === 0)
+    throw new WhetstoneError('export', 'cannot export a model without parameters (was it disposed?)');
 
   // Shards in name order, as transformers fills them; a tensor larger than the limit gets a shard alone.
-  const names = [...model.params.keys()].sort();
+  // A weight kept in vocabulary row chunks is written whole, under its own name.
+  const groups = groupByWhole(model.weightNames());
+  const names = [...groups.keys()].sort();
   const shards: TensorToWrite[][] = [[]];
   let shardBytes = 0;
   let totalBytes = 0;
   for (const name of names) {
-    const v = model.params.get(name)!;
-    const data = await mergedData(model, name, v);
+    const members = groups.get(name)!;
+    const shapeOf = (n: string) => model.packed.get(n)?.shape ?? model.params.get(n)!.shape;
+    const parts: Float32Array[] = [];
+    for (const n of members) parts.push(await mergedData(model, n));
+    const data = joinRows(parts);
+    const rest = shapeOf(members[0]).slice(1);
+    const shape = members.length === 1 ? shapeOf(name) : [data.length / rest.reduce((a, b) => a * b, 1), ...rest];
     const bytes = data.length * 4;
     if (shards[shards.length - 1].length > 0 && shardBytes + bytes > maxShardBytes) {
       shards.push([]);
       shardBytes = 0;
     }
-    shards[shards.length - 1].push({ name, dtype: 'F32', shape: [...v.shape], data });
+    shards[shards.length - 1].push({ name, dtype: 'F32', shape: [...shape], data });
     shardBytes += bytes;
     totalBytes += bytes;
   }

@@ -216,3 +216,146 @@ export function fusedCausalLmLoss(logits: tf.Tensor3D, labels: tf.Tensor2D, igno
     return loss as tf.Scalar;
   });
 }
+
+// The LM head over a vocabulary kept in row chunks (vocab-chunks.ts): each chunk's logits [n, r] (rows
+// offset … offset + r − 1 of the vocabulary) reduce to per-row statistics that the loss combines across
+// chunks, so the [N, V] logits never exist as one tensor. The statistics are [4, n]: the chunk's log-sum-exp,
+// the target's logit when the target falls in the chunk (else 0), the chunk's max logit and its argmax
+// (a vocabulary id, as f32). The gradient is exact: d/dlogits = exp(logits − lse_k)·dlse_k + onehot·dpicked.
+type ChunkAttrs = { offset: number };
+
+defineKernel<ChunkAttrs>({
+  name: 'WhetHeadChunkStats',
+  cpu({ logits, targets }, backend, { offset }) {
+    const lv = f32(backend, logits);
+    const tg = i32(backend, targets);
+    const [n, r] = logits.shape;
+    const out = new Float32Array(4 * n);
+    for (let i = 0; i < n; i++) {
+      const o = i * r;
+      let m = -Infinity;
+      let arg = 0;
+      for (let c = 0; c < r; c++) {
+        if (lv[o + c] > m) {
+          m = lv[o + c];
+          arg = c;
+        }
+      }
+      let s = 0;
+      for (let c = 0; c < r; c++) s += Math.exp(lv[o + c] - m);
+      const local = tg[i] - offset;
+      out[i] = m + Math.log(s);
+      out[n + i] = local >= 0 && local < r ? lv[o + local] : 0;
+      out[2 * n + i] = m;
+      out[3 * n + i] = offset + arg;
+    }
+    return backend.makeTensorInfo([4, n], 'float32', out);
+  },
+  webgpu({ logits, targets }, backend, { offset }) {
+    const [n, r] = logits.shape;
+    const program = perRow(
+      'head_chunk_stats',
+      ['logits', 'targets'],
+      [4, n],
+      n,
+      `
+      let R = uniforms.r;
+      let base = row * R;
+      var m = -3.402823e+38;
+      var s = 0.0;
+      var arg = R;
+      for (var c = tid; c < R; c = c + WG) {
+        let z = logits[base + c];
+        if (z > m) { s = s * exp(m - z) + 1.0; m = z; arg = c; } else { s = s + exp(z - m); }
+      }
+      let rowMax = reduceMax(m, tid);
+      let total = reduceSum(s * exp(m - rowMax), tid);
+      // The first column holding the max: the smallest candidate over the threads that saw it.
+      var cand = f32(R);
+      if (m == rowMax) { cand = f32(arg); }
+      let first = -reduceMax(-cand, tid);
+      if (tid == 0) {
+        let local = targets[row] - uniforms.offset;
+        var picked = 0.0;
+        if (local >= 0 && local < R) { picked = logits[base + local]; }
+        result[row] = rowMax + log(total);
+        result[uniforms.n + row] = picked;
+        result[2 * uniforms.n + row] = rowMax;
+        result[3 * uniforms.n + row] = f32(uniforms.offset) + first;
+      }`,
+      'r : i32, n : i32, offset : i32,',
+      rowWorkgroup(r),
+    );
+    return run(
+      backend,
+      program,
+      [logits, targets],
+      [
+        { type: 'int32', data: [r] },
+        { type: 'int32', data: [n] },
+        { type: 'int32', data: [offset] },
+      ],
+    );
+  },
+});
+
+defineKernel<ChunkAttrs>({
+  name: 'WhetHeadChunkStatsGrad',
+  cpu({ dy, logits, targets, stats }, backend, { offset }) {
+    const lv = f32(backend, logits);
+    const tg = i32(backend, targets);
+    const st = f32(backend, stats);
+    const g = f32(backend, dy);
+    const [n, r] = logits.shape;
+    const out = new Float32Array(n * r);
+    for (let i = 0; i < n; i++) {
+      const o = i * r;
+      for (let c = 0; c < r; c++) out[o + c] = Math.exp(lv[o + c] - st[i]) * g[i];
+      const local = tg[i] - offset;
+      if (local >= 0 && local < r) out[o + local] += g[n + i];
+    }
+    return backend.makeTensorInfo([n, r], 'float32', out);
+  },
+  webgpu({ dy, logits, targets, stats }, backend, { offset }) {
+    const [n, r] = logits.shape;
+    const program = elementwise(
+      'head_chunk_stats_grad',
+      ['dy', 'logits', 'targets', 'stats'],
+      [n, r],
+      `
+      let i = index / uniforms.r;
+      let c = index % uniforms.r;
+      var g = exp(logits[index] - stats[i]) * dy[i];
+      if (targets[i] - uniforms.offset == c) { g = g + dy[uniforms.n + i]; }
+      result[index] = g;`,
+      'r : i32, n : i32, offset : i32,',
+    );
+    return run(
+      backend,
+      program,
+      [dy, logits, targets, stats],
+      [
+        { type: 'int32', data: [r] },
+        { type: 'int32', data: [n] },
+        { type: 'int32', data: [offset] },
+      ],
+    );
+  },
+});
+
+defineGradient(
+  'WhetHeadChunkStats',
+  ['logits', 'targets'],
+  (dy, [logits, targets, stats], attrs) => ({
+    logits: () => runKernel<tf.Tensor>('WhetHeadChunkStatsGrad', { dy: dy as tf.Tensor, logits, targets, stats }, attrs),
+  }),
+  [true],
+);
+
+/**
+ * Per-row statistics [4, n] of one vocabulary chunk's logits [n, r] (vocabulary rows offset … offset + r − 1)
+ * against targets [n] int32: log-sum-exp, target logit (0 when the target is elsewhere), max, argmax.
+ */
+export function fusedHeadChunkStats(logits: tf.Tensor2D, targets: tf.Tensor1D, offset: number): tf.Tensor2D {
+  return runKernel<tf.Tensor2D>('WhetHeadChunkStats', { logits, targets }, { offset });
+}

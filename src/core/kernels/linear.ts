@@ -5,6 +5,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, run } from './backend-util';
 import { columnSumJs, columnSumWebGpu } from './activations';
+import { isPacked, unpackInfo, type PackedWeight } from './f16';
+import { tiledMatMulSupports, tiledMatMulWebGpu } from './matmul';
 import {
   allVariables,
   callKernel,
@@ -28,9 +30,25 @@ interface LinearAttrs {
   needW: boolean;
   /** Backward only: compute dW alone. */
   onlyW?: boolean;
+  /** W is a frozen weight of this shape stored as packed f16 bits (see f16.ts), decoded here per use. */
+  packedShape?: number[];
 }
 
+/** W as f32: the input itself, or (packed) a decoded copy the caller frees with `release`. */
+function weightOf(name: BackendName, backend: Backend, w: Info, a: LinearAttrs): Info {
+  return a.packedShape ? unpackInfo(name, backend, w, a.packedShape) : w;
+}
+
+function release(backend: Backend, w: Info, a: LinearAttrs): void {
+  if (a.packedShape) disposeInfos(backend, w);
+}
+
+// On webgpu the tiled program (matmul.ts); `bias` is a [out] vector or a full [N, out] matrix (the LoRA sum).
 function matmul(name: BackendName, backend: Backend, a: Info, b: Info, transposeA: boolean, transposeB: boolean, bias?: Info): Info {
+  if (name === 'webgpu') {
+    const o = { transposeA, transposeB, ...(bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {}) };
+    if (tiledMatMulSupports(a, b, o)) return tiledMatMulWebGpu(backend, a, b, o);
+  }
   if (!bias) return callKernel(name, backend, 'BatchMatMul', { a, b }, { transposeA, transposeB });
   return callKernel(name, backend, '_FusedMatMul', { a, b, bias }, { transposeA, transposeB, activation: 'linear', leakyreluAlpha: 0 });
 }
@@ -56,8 +74,10 @@ function columnSum(name: BackendName, backend: Backend, x: Info): Info {
 }
 
 function forward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs, name: BackendName): Info {
-  const { x, w, bias, loraA, loraB } = inputs;
+  const { x, bias, loraA, loraB } = inputs;
+  const w = weightOf(name, backend, inputs.w, a);
   const y = matmul(name, backend, x, w, false, !a.conv1d, a.hasBias ? bias : undefined);
+  release(backend, w, a);
   if (!loraA) return y;
   const down = matmul(name, backend, x, loraA, false, true); // [N, r]
   const downS = scaled(name, backend, down, a.scale);
@@ -67,10 +87,12 @@ function forward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs,
 }
 
 function backward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs, name: BackendName): Info[] {
-  const { dy, x, w, loraA, loraB } = inputs;
+  const { dy, x, loraA, loraB } = inputs;
   const dW = () => (a.conv1d ? matmul(name, backend, x, dy, true, false) : matmul(name, backend, dy, x, true, false));
   if (a.onlyW) return [dW()];
+  const w = weightOf(name, backend, inputs.w, a);
   let dx = matmul(name, backend, dy, w, false, a.conv1d); // [N, in]
+  release(backend, w, a);
   const outs: Info[] = [];
   if (a.needW) outs.push(dW());
   if (a.hasBias) outs.push(columnSum(name, backend, dy));
@@ -142,19 +164,23 @@ function trains(t: tf.Tensor): boolean {
 
 /**
  * y = x W (+ b) (+ (x Aᵀ · scale) Bᵀ). x [N, in] → [N, out]. `conv1d`: W is [in, out] (GPT-2), else [out, in].
- * The LoRA branch has no dropout here: callers with LoRA dropout active use the plain path.
+ * The LoRA branch has no dropout here: callers with LoRA dropout active use the plain path. A packed (f16)
+ * W is frozen: it is decoded inside the kernel and gets no gradient.
  */
 export function fusedLinear(
   x: tf.Tensor2D,
-  w: tf.Tensor2D,
+  weight: tf.Tensor2D | PackedWeight,
   conv1d: boolean,
   bias?: tf.Tensor,
   lora?: { A: tf.Tensor; B: tf.Tensor; scale: number },
 ): tf.Tensor2D {
+  const packed = isPacked(weight) ? weight : null;
+  const w = packed ? packed.bits : (weight as tf.Tensor2D);
   const inputs: Record<string, tf.Tensor> = { x, w };
   if (bias) inputs.bias = bias;
   if (lora) Object.assign(inputs, { loraA: lora.A, loraB: lora.B });
-  const attrs: Record<string, unknown> = { conv1d, hasBias: !!bias, scale: lora?.scale ?? 0, needW: trains(w) };
+  const attrs: Record<string, unknown> = { conv1d, hasBias: !!bias, scale: lora?.scale ?? 0, needW: !packed && trains(w) };
+  if (packed) attrs.packedShape = packed.shape;
   const byRef = allVariables(w, lora?.A, lora?.B);
   if (byRef) attrs.params = lora ? { w, loraA: lora.A, loraB: lora.B } : { w };
   const name = (lora ? 'WhetLinearLora' : 'WhetLinear') + (byRef ? 'P' : '');

@@ -20,8 +20,10 @@ export interface ModelFamily {
   linearModules(c: ModelConfig): LinearModule[];
   /** Maps a checkpoint tensor name to the canonical parameter name, or null for buffers to ignore. */
   canonicalName(name: string): string | null;
-  /** ids [B, T] → logits [B, T, V]. */
-  forward(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor3D;
+  /** ids [B, T] → the LM head's input [B·T, d] (after the final norm); the model applies the head. */
+  hidden(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor2D;
+  /** The LM head's weight [V, d]: the embedding when tied. */
+  headName(c: ModelConfig): string;
   /** Parameters HF's Trainer exempts from weight decay by default. */
   isNormOrBias(name: string): boolean;
   embeddingName: string;

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../hf-config';
 import type { ModelFamily, LinearModule } from './family';
 import { attention, attentionBias, dropout, geluNew, layerNorm, linear, param, splitHeads, type LinearContext } from './layers';
+import { gatherRows, rowChunks } from './vocab-chunks';
 
 function parameterShapes(c: ModelConfig): Map<string, number[]> {
   const d = c.hiddenSize;
@@ -44,8 +45,8 @@ function canonicalName(name: string): string | null {
   return `transformer.${name}`;
 }
 
-/** ids [B, T] → logits [B, T, V]. */
-function forward(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor3D {
+/** ids [B, T] → the final hidden states [B·T, d]. */
+function hidden(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor2D {
   const [b, t] = ids.shape;
   const d = c.hiddenSize;
   const nh = c.numHeads;
@@ -54,7 +55,7 @@ function forward(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tenso
   const past = opts.cache?.length ?? 0;
 
   const positions = tf.range(past, past + t, 1, 'int32');
-  const tokEmb = tf.gather(param(ctx, 'transformer.wte.weight'), ids); // [B, T, d]
+  const tokEmb = gatherRows(rowChunks(ctx.params, 'transformer.wte.weight') as tf.Tensor2D[], ids); // [B, T, d]
   const posEmb = tf.gather(param(ctx, 'transformer.wpe.weight'), positions); // [T, d]
   let x = dropout(tf.add(tokEmb, posEmb), c.dropout.embedding, opts) as tf.Tensor3D;
   const bias = attentionBias(t, past, opts.attentionMask);
@@ -79,16 +80,15 @@ function forward(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tenso
   }
   if (opts.cache) opts.cache.length = past + t;
 
-  const final = layerNorm(x, param(ctx, 'transformer.ln_f.weight'), param(ctx, 'transformer.ln_f.bias'), c.normEps).reshape([b * t, d]);
-  const head = c.tieWordEmbeddings ? param(ctx, 'transformer.wte.weight') : param(ctx, 'lm_head.weight'); // [V, d]
-  return tf.matMul(final as tf.Tensor2D, head as tf.Tensor2D, false, true).reshape([b, t, c.vocabSize]);
+  return layerNorm(x, param(ctx, 'transformer.ln_f.weight'), param(ctx, 'transformer.ln_f.bias'), c.normEps).reshape([b * t, d]);
 }
 
 export const gpt2: ModelFamily = {
   parameterShapes,
   linearModules,
   canonicalName,
-  forward,
+  hidden,
+  headName: (c) => (c.tieWordEmbeddings ? 'transformer.wte.weight' : 'lm_head.weight'),
   isNormOrBias: (name) => name.endsWith('.bias') || /\.ln_(1|2|f)\.weight$/.test(name),
   embeddingName: 'transformer.wte.weight',
 };

@@ -48,6 +48,8 @@ export class KVCache {
 /** What a model needs to run a linear layer: its weights by HF name and the LoRA adapter, if any. */
 export interface LinearContext {
   params: Map<string, tf.Variable>;
+  /** Frozen weights kept as f16 bits (under LoRA with frozenDtype f16), by HF name; absent from `params`. */
+  packed?: Map<string, fk.PackedWeight>;
   adapter: LoraAdapter | null;
   opts: ForwardOptions;
 }
@@ -68,17 +70,24 @@ export function dropout(x: tf.Tensor, rate: number, opts: ForwardOptions): tf.Te
  * LoRA branch (dropout(x) Aᵀ Bᵀ · scale) when the adapter targets `module`. x: [N, in] → [N, out].
  */
 export function linear(ctx: LinearContext, module: string, x: tf.Tensor2D, conv1d: boolean, bias: boolean): tf.Tensor2D {
-  const w = param(ctx, `${module}.weight`);
+  const packed = ctx.packed?.get(`${module}.weight`);
+  const b = bias ? param(ctx, `${module}.bias`) : undefined;
+  let y: tf.Tensor2D;
   if (fk.fusedKernelsEnabled()) {
     // [fused kernels] x W + b and the LoRA branch as one kernel (LoRA dropout while training stays plain).
     const l = ctx.adapter?.layers.get(module);
-    if (!l || !ctx.opts.training || !(ctx.adapter!.config.dropout > 0)) {
-      const b = bias ? param(ctx, `${module}.bias`) : undefined;
-      return fk.fusedLinear(x, w as tf.Tensor2D, conv1d, b, l && { A: l.A, B: l.B, scale: l.scale });
-    }
+    const w = packed ?? (param(ctx, `${module}.weight`) as tf.Tensor2D);
+    if (!l || !ctx.opts.training || !(ctx.adapter!.config.dropout > 0))
+      return fk.fusedLinear(x, w, conv1d, b, l && { A: l.A, B: l.B, scale: l.scale });
   }
-  let y: tf.Tensor2D = tf.matMul(x, w as tf.Tensor2D, false, !conv1d);
-  if (bias) y = tf.add(y, param(ctx, `${module}.bias`)) as tf.Tensor2D;
+  if (packed && fk.fusedKernelsEnabled()) {
+    // A packed W is decoded only inside the fused kernel (no f32 copy kept for the backward).
+    y = fk.fusedLinear(x, packed, conv1d, b);
+  } else {
+    const w = packed ? (fk.unpackF16(packed.bits, packed.shape) as tf.Tensor2D) : (param(ctx, `${module}.weight`) as tf.Tensor2D);
+    y = tf.matMul(x, w, false, !conv1d);
+    if (b) y = tf.add(y, b) as tf.Tensor2D;
+  }
   const lora = ctx.adapter?.layers.get(module);
   if (lora && ctx.adapter) {
     const xd = dropout(x, ctx.adapter.config.dropout, ctx.opts) as tf.Tensor2D;
@@ -166,7 +175,14 @@ export function splitHeads(x: tf.Tensor, b: number, t: number, n: number, d: num
  * Scaled dot-product attention with grouped key/value heads.
  * q [B, H, T, D], k/v [B, K, S, D], bias [B|1, 1, T, S] → [B, T, H·D].
  */
-export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D, dropRate: number, opts: ForwardOptions): tf.Tensor3D {
+export function attention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  bias: tf.Tensor4D,
+  dropRate: number,
+  opts: ForwardOptions,
+): tf.Tensor3D {
   const [b, h, t, d] = q.shape;
   const kvHeads = k.shape[1];
   // [fused kernels] scale + bias + softmax + both matmuls + head merge as one kernel, grouped key/value
@@ -175,7 +191,10 @@ export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: 
   if (kvHeads !== h) {
     // repeat_interleave: key/value head j serves query heads j·rep … (j+1)·rep − 1.
     const rep = h / kvHeads;
-    const heads = tf.tensor1d(Array.from({ length: h }, (_, i) => Math.floor(i / rep)), 'int32');
+    const heads = tf.tensor1d(
+      Array.from({ length: h }, (_, i) => Math.floor(i / rep)),
+      'int32',
+    );
     k = tf.gather(k, heads, 1);
     v = tf.gather(v, heads, 1);
   }

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../hf-config';
 import type { ModelFamily, LinearModule } from './family';
 import { applyRope, attention, attentionBias, linear, param, rmsNorm, ropeTables, siluGate, splitHeads, type LinearContext } from './layers';
+import { gatherRows, rowChunks } from './vocab-chunks';
 
 function parameterShapes(c: ModelConfig): Map<string, number[]> {
   const d = c.hiddenSize;
@@ -54,15 +55,15 @@ function canonicalName(name: string): string | null {
   return name.endsWith('rotary_emb.inv_freq') ? null : name;
 }
 
-/** ids [B, T] → logits [B, T, V]. */
-function forward(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor3D {
+/** ids [B, T] → the final hidden states [B·T, d]. */
+function hidden(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor2D {
   const [b, t] = ids.shape;
   const d = c.hiddenSize;
   const { numHeads: nh, numKvHeads: nkv, headDim: hd } = c;
   const { opts } = ctx;
   const past = opts.cache?.length ?? 0;
 
-  let x = tf.gather(param(ctx, 'model.embed_tokens.weight'), ids) as tf.Tensor3D; // [B, T, d]
+  let x = gatherRows(rowChunks(ctx.params, 'model.embed_tokens.weight') as tf.Tensor2D[], ids) as tf.Tensor3D; // [B, T, d]
   const { cos, sin } = ropeTables(past, t, hd, c.ropeTheta); // [T, D]
   const bias = attentionBias(t, past, opts.attentionMask);
 
@@ -87,16 +88,15 @@ function forward(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tenso
   }
   if (opts.cache) opts.cache.length = past + t;
 
-  const final = rmsNorm(x, param(ctx, 'model.norm.weight'), c.normEps).reshape([b * t, d]);
-  const head = c.tieWordEmbeddings ? param(ctx, 'model.embed_tokens.weight') : param(ctx, 'lm_head.weight'); // [V, d]
-  return tf.matMul(final as tf.Tensor2D, head as tf.Tensor2D, false, true).reshape([b, t, c.vocabSize]);
+  return rmsNorm(x, param(ctx, 'model.norm.weight'), c.normEps).reshape([b * t, d]);
 }
 
 export const llama: ModelFamily = {
   parameterShapes,
   linearModules,
   canonicalName,
-  forward,
+  hidden,
+  headName: (c) => (c.tieWordEmbeddings ? 'model.embed_tokens.weight' : 'lm_head.weight'),
   isNormOrBias: (name) => name.endsWith('.bias') || name.endsWith('norm.weight'),
   embeddingName: 'model.embed_tokens.weight',
 };

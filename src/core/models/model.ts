@@ -6,10 +6,12 @@ import { parseModelConfig, type ModelConfig } from '../hf-config';
 import { ConfigError } from '../errors';
 import { readJson, type FileSource } from '../files';
 import { openModelWeights } from '../safetensors';
-import { checkBindingLimits } from '../backend';
+import { checkBindingLimits, maxBindingBytes } from '../backend';
 import type { LoraAdapter } from '../lora';
 import type { LinearModule, ModelFamily } from './family';
 import type { ForwardOptions } from './layers';
+import { packWeight, unpackF16, type PackedWeight } from '../kernels';
+import { addParam, chunkRowCounts, chunkName, rowChunks } from './vocab-chunks';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
 
@@ -23,6 +25,11 @@ export class CausalLM {
   /** Base parameters by canonical HF name. Frozen (trainable = false) while a LoRA adapter trains. */
   readonly params: Map<string, tf.Variable>;
   adapter: LoraAdapter | null = null;
+  /**
+   * Frozen base weights stored as f16 bits (frozenDtype 'f16', under LoRA), by canonical HF name. A weight
+   * is either here or in `params`, never both: packing frees the f32 variable.
+   */
+  readonly packed = new Map<string, PackedWeight>();
   /** Canonical name → the name the loaded checkpoint used (GPT-2 files may lack `transformer.`). */
   readonly sourceNames = new Map<string, string>();
 
@@ -34,7 +41,30 @@ export class CausalLM {
 
   /** ids [B, T] int32 → logits [B, T, V]. Call inside tf.tidy (or dispose the result). */
   forward(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor3D {
-    return this.family.forward(this.config, { params: this.params, adapter: this.adapter, opts }, ids);
+    const [b, t] = ids.shape;
+    return this.logits(this.hidden(ids, opts)).reshape([b, t, this.config.vocabSize]);
+  }
+
+  /** ids [B, T] int32 → the LM head's input [B·T, d] (after the final norm). */
+  hidden(ids: tf.Tensor2D, opts: ForwardOptions = {}): tf.Tensor2D {
+    return this.family.hidden(this.config, { params: this.params, packed: this.packed, adapter: this.adapter, opts }, ids);
+  }
+
+  /** The LM head's weight [V, d] as row chunks of the vocabulary: one unless it exceeds a binding. */
+  headChunks(): tf.Variable[] {
+    return rowChunks(this.params, this.family.headName(this.config));
+  }
+
+  /** hidden [N, d] → logits [N, V]; a chunked head's logits are joined, so keep N small (generation). */
+  logits(hidden: tf.Tensor2D): tf.Tensor2D {
+    const chunks = this.headChunks();
+    if (chunks.length === 1) return tf.matMul(hidden, chunks[0] as tf.Tensor2D, false, true);
+    return tf.tidy(() =>
+      tf.concat(
+        chunks.map((w) => tf.matMul(hidden, w as tf.Tensor2D, false, true)),
+        1,
+      ),
+    ) as tf.Tensor2D;
   }
 
   linearModules(): LinearModule[] {
@@ -52,12 +82,61 @@ export class CausalLM {
   numParameters(): number {
     let n = 0;
     for (const v of this.params.values()) n += v.size;
+    for (const p of this.packed.values()) n += p.shape.reduce((a, b) => a * b, 1);
     return n;
+  }
+
+  /** Every base weight's name, packed or not, in parameterShapes order; a weight kept in row chunks as `name#k`. */
+  weightNames(): string[] {
+    return [...this.parameterShapes().keys()].flatMap((n) =>
+      this.params.has(n) || this.packed.has(n) ? [n] : rowChunks(this.params, n).map((_, k) => chunkName(n, k)),
+    );
+  }
+
+  /**
+   * The f32 value of base weight `name`: the variable itself, or a packed weight decoded into a new tensor.
+   * Call inside tf.tidy (the decoded copy is then freed with it).
+   */
+  weightValue(name: string): tf.Tensor {
+    const p = this.packed.get(name);
+    if (p) return unpackF16(p.bits, p.shape);
+    const v = this.params.get(name);
+    if (!v) throw new Error(`missing parameter ${name}`);
+    return v;
+  }
+
+  /**
+   * Stores every linear layer's weight (the attention and MLP projections) as f16 bits and frees the f32
+   * variable. The base must be frozen (LoRA). The embedding and LM head stay f32.
+   */
+  packFrozenWeights(): void {
+    for (const m of this.linearModules()) {
+      const name = `${m.path}.weight`;
+      const v = this.params.get(name);
+      if (!v) continue;
+      if (v.trainable) throw new ConfigError(`16-bit frozen weights need a frozen base (LoRA): ${name} is trained`);
+      this.packed.set(name, packWeight(v));
+      this.params.delete(name);
+      v.dispose();
+    }
+  }
+
+  /** Back to f32 variables (holding the f16-rounded values), e.g. before merging an adapter in place. */
+  unpackFrozenWeights(): void {
+    for (const [name, p] of this.packed) {
+      const t = unpackF16(p.bits, p.shape);
+      this.params.set(name, tf.variable(t, false));
+      t.dispose();
+      p.bits.dispose();
+    }
+    this.packed.clear();
   }
 
   dispose(): void {
     for (const v of this.params.values()) v.dispose();
     this.params.clear();
+    for (const p of this.packed.values()) p.bits.dispose();
+    this.packed.clear();
     this.adapter?.dispose();
     this.adapter = null;
   }
@@ -68,12 +147,32 @@ export function createModel(config: ModelConfig, weights: Map<string, Float32Arr
   const family = familyOf(config);
   const shapes = family.parameterShapes(config);
   const params = new Map<string, tf.Variable>();
+  const limit = maxBindingBytes();
   for (const [name, shape] of shapes) {
     const data = weights.get(name);
     if (!data) throw new ConfigError(`${label}: missing tensor ${name}`);
-    params.set(name, tf.variable(tf.tensor(data, shape), true));
+    // Vocabulary-sized weights over the binding limit are kept as row chunks (see vocab-chunks.ts).
+    const row = shape.slice(1).reduce((a, b) => a * b, 1);
+    addParam(params, name, shape, isVocabWeight(family, name), limit, (start, rows) =>
+      tf.tensor(data.subarray(start * row, (start + rows) * row), [rows, ...shape.slice(1)]),
+    );
   }
   return new CausalLM(config, params);
+}
+
+/** The weights with one row per vocabulary entry: the token embedding and an untied LM head. */
+function isVocabWeight(family: ModelFamily, name: string): boolean {
+  return name === family.embeddingName || name === 'lm_head.weight';
+}
+
+/** The tensors a model of `config` allocates, vocabulary weights as the chunks they would be split into. */
+function allocatedShapes(family: ModelFamily, shapes: Map<string, number[]>): { name: string; shape: number[] }[] {
+  const limit = maxBindingBytes();
+  return [...shapes].flatMap(([name, shape]) => {
+    if (!isVocabWeight(family, name)) return [{ name, shape }];
+    const counts = chunkRowCounts(shape[0], 4 * shape.slice(1).reduce((a, b) => a * b, 1), limit);
+    return counts.map((rows, k) => ({ name: counts.length > 1 ? chunkName(name, k) : name, shape: [rows, ...shape.slice(1)] }));
+  });
 }
 
 /** A model with random weights (benchmarks, tests): N(0, 0.02) matrices, ones for norm weights, zero biases. */
@@ -81,7 +180,17 @@ export function createRandomModel(config: ModelConfig, seed = 0): CausalLM {
   const family = familyOf(config);
   const params = new Map<string, tf.Variable>();
   let i = 0;
+  const limit = maxBindingBytes();
   for (const [name, shape] of family.parameterShapes(config)) {
+    if (isVocabWeight(family, name)) {
+      // Drawn chunk by chunk (never whole): a split weight's chunks after the first get seeds of their own.
+      const s = seed + i++;
+      let k = 0;
+      addParam(params, name, shape, true, limit, (_, rows) =>
+        tf.randomNormal([rows, ...shape.slice(1)], 0, 0.02, 'float32', k++ === 0 ? s : s * 1_000_003 + k),
+      );
+      continue;
+    }
     const init = tf.tidy(() =>
       shape.length === 1
         ? name.endsWith('.bias')
@@ -123,7 +232,7 @@ export async function loadModel(source: FileSource): Promise<CausalLM> {
   for (const name of shapes.keys()) {
     if (!byCanonical.has(name)) throw new ConfigError(`${source.label}: missing tensor ${name}`);
   }
-  checkBindingLimits([...shapes].map(([name, shape]) => ({ name, shape })));
+  checkBindingLimits(allocatedShapes(family, shapes));
   const weights = new Map<string, Float32Array>();
   for (const [canon, name] of byCanonical) weights.set(canon, await weightSet.readF32(name));
   const model = createModel(config, weights, source.label);

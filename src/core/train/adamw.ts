@@ -36,6 +36,17 @@ export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: 
   return { grads: clipped, norm };
 }
 
+/**
+ * A zero moment variable shaped like `p`. The zeros tensor is freed here: a variable shares its data, so the
+ * tensor left alive would keep the zeros buffer after the first assign (twice the moments' memory).
+ */
+function zeroMoment(p: tf.Tensor): tf.Variable {
+  const zeros = tf.zerosLike(p);
+  const v = tf.variable(zeros, false);
+  zeros.dispose();
+  return v;
+}
+
 export class AdamW {
   readonly options: AdamWOptions;
   step = 0;
@@ -61,8 +72,8 @@ export class AdamW {
       let m = this.m.get(name);
       let v = this.v.get(name);
       if (!m || !v) {
-        m = tf.variable(tf.zerosLike(p), false);
-        v = tf.variable(tf.zerosLike(p), false);
+        m = zeroMoment(p);
+        v = zeroMoment(p);
         this.m.set(name, m);
         this.v.set(name, v);
       }
@@ -117,8 +128,8 @@ export class AdamW {
     for (const name of names) {
       if (!this.m.has(name) || !this.v.has(name)) {
         const p = params.get(name)!;
-        this.m.set(name, tf.variable(tf.zerosLike(p), false));
-        this.v.set(name, tf.variable(tf.zerosLike(p), false));
+        this.m.set(name, zeroMoment(p));
+        this.v.set(name, zeroMoment(p));
       }
     }
     const out = fusedAdamW(

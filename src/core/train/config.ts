@@ -49,6 +49,8 @@ export interface TrainConfig {
   decayNormAndBias: boolean;
   /** Save a checkpoint every N optimizer steps (0: only at the end). */
   checkpointEvery: number;
+  /** How frozen base weights are stored under LoRA: f16 halves their memory (compute stays f32). */
+  frozenDtype: 'f32' | 'f16';
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -76,6 +78,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   modelDropout: null,
   decayNormAndBias: false,
   checkpointEvery: 0,
+  frozenDtype: 'f32',
 };
 
 /** Fills defaults and checks ranges; the message names the field. */
@@ -103,6 +106,12 @@ export function resolveTrainConfig(partial: TrainConfigInput): TrainConfig {
   check(Number.isInteger(c.patience) && c.patience >= 0, 'patience', 'must be an integer ≥ 0');
   check(Number.isSafeInteger(c.seed), 'seed', 'must be an integer');
   check(c.modelDropout === null || (c.modelDropout >= 0 && c.modelDropout < 1), 'model-dropout', 'must be in [0, 1)');
+  check(['f32', 'f16'].includes(c.frozenDtype), 'frozen-dtype', `must be f32 or f16, got ${c.frozenDtype}`);
+  check(
+    c.frozenDtype === 'f32' || c.method === 'lora',
+    'frozen-dtype',
+    'f16 stores frozen weights: it needs --method lora (full fine-tuning trains every weight in f32)',
+  );
   check(Number.isInteger(c.lora.r) && c.lora.r >= 1, 'r', `must be a positive integer, got ${c.lora.r}`);
   check(c.lora.alpha > 0, 'alpha', 'must be > 0');
   check(c.lora.dropout >= 0 && c.lora.dropout < 1, 'dropout', 'must be in [0, 1)');

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/model';
 import type { Sequence } from '../data/tokenize';
 import { batchesOf, makeBatch } from './batching';
-import { shiftLabels, tokenAccuracyCounts, tokenLosses } from './loss';
+import { headIsChunked, headLossSums, shiftLabels, tokenAccuracyCounts, tokenLosses } from './loss';
 
 export interface EvalResult {
   loss: number;
@@ -21,6 +21,10 @@ export async function evaluateSequences(model: CausalLM, seqs: readonly Sequence
   for (const group of batchesOf(seqs, batchSize)) {
     const batch = makeBatch(group, padId);
     const sums = tf.tidy(() => {
+      if (headIsChunked(model, batch.inputIds.size)) {
+        const s = headLossSums(model, model.hidden(batch.inputIds), batch.labels);
+        return tf.stack([s.nll, s.count, s.correct]);
+      }
       const logits = model.forward(batch.inputIds);
       const { targets, mask } = shiftLabels(batch.labels);
       const acc = tokenAccuracyCounts(logits, batch.labels);

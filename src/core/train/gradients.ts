@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/model';
 import type { ForwardOptions } from '../models/layers';
-import { causalLmLoss, tokenAccuracyCounts } from './loss';
+import { causalLmLoss, headIsChunked, headLossSums, tokenAccuracyCounts } from './loss';
 
 export interface LossAndGrads {
   loss: tf.Scalar;
@@ -29,6 +29,12 @@ export function lossAndGrads(
   let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
   try {
     result = tf.variableGrads(() => {
+      if (headIsChunked(model, inputIds.size)) {
+        // A vocabulary over the binding limit: the LM head and the loss go chunk by chunk.
+        const s = headLossSums(model, model.hidden(inputIds, opts), labels);
+        if (withAccuracy) accuracy = tf.keep(tf.stack([s.correct, s.count]) as tf.Tensor1D);
+        return tf.div(s.nll, tf.maximum(s.count, 1)) as tf.Scalar;
+      }
       const logits = model.forward(inputIds, opts);
       if (withAccuracy) {
         const { correct, total } = tokenAccuracyCounts(logits, labels);

@@ -37,7 +37,10 @@ export async function baseIdentity(model: CausalLM, name: string): Promise<BaseI
 /** A tokenizer whose ids run past the model's vocabulary would index outside the embedding: refuse it. */
 export function assertTokenizerFits(model: CausalLM, tok: WhetTokenizer, label = 'the tokenizer'): void {
   if (tok.vocabSize > model.config.vocabSize) {
-    throw new WhetstoneError('tokenizer', `${label} has ${tok.vocabSize} tokens but the model's vocabulary is ${model.config.vocabSize}: they do not belong together`);
+    throw new WhetstoneError(
+      'tokenizer',
+      `${label} has ${tok.vocabSize} tokens but the model's vocabulary is ${model.config.vocabSize}: they do not belong together`,
+    );
   }
 }
 
@@ -74,24 +77,38 @@ export function splitData(sequences: Sequence[], config: TrainConfig): { train: 
 
 export function foldsOf(sequences: Sequence[], k: number, seed: number) {
   if (!Number.isInteger(k) || k < 2) throw new WhetstoneError('config', `k-fold needs k ≥ 2, got ${k}`);
-  if (sequences.length < k) throw new WhetstoneError('data', `k-fold with k=${k} needs at least ${k} sequences, the data has ${sequences.length}`);
+  if (sequences.length < k)
+    throw new WhetstoneError('data', `k-fold with k=${k} needs at least ${k} sequences, the data has ${sequences.length}`);
   return kFolds(sequences, k, seed);
 }
 
 /**
- * Puts the training method on the model: LoRA (a fresh adapter, base frozen) or full fine-tuning (every
- * parameter trainable). Returns the trainable variables by export name and the weight-decay exemptions.
+ * Puts the training method on the model: LoRA (a fresh adapter, base frozen, its linear weights stored as
+ * f16 with frozenDtype f16) or full fine-tuning (every parameter trainable). Returns the trainable variables
+ * by export name and the weight-decay exemptions.
  */
-export function setupMethod(model: CausalLM, config: TrainConfig): { trainables: Map<string, tf.Variable>; noDecay: (name: string) => boolean } {
+export function setupMethod(
+  model: CausalLM,
+  config: TrainConfig,
+): { trainables: Map<string, tf.Variable>; noDecay: (name: string) => boolean } {
   const skipNormBias = !config.decayNormAndBias;
   if (config.method === 'lora') {
     const preset = TARGET_PRESETS[model.config.modelType];
-    const targets = typeof config.lora.targets === 'string' && preset[config.lora.targets] ? preset[config.lora.targets] : config.lora.targets;
+    const targets =
+      typeof config.lora.targets === 'string' && preset[config.lora.targets] ? preset[config.lora.targets] : config.lora.targets;
     const adapter = createLora(
       model,
-      { r: config.lora.r, alpha: config.lora.alpha, dropout: config.lora.dropout, targetModules: targets, useRslora: config.lora.rslora, fanInFanOut: model.config.modelType === 'gpt2' },
+      {
+        r: config.lora.r,
+        alpha: config.lora.alpha,
+        dropout: config.lora.dropout,
+        targetModules: targets,
+        useRslora: config.lora.rslora,
+        fanInFanOut: model.config.modelType === 'gpt2',
+      },
       config.seed,
     );
+    if (config.frozenDtype === 'f16') model.packFrozenWeights();
     // LoRA matrices are weights, never biases or norms: decay applies to all of them.
     return { trainables: adapter.namedVariables(), noDecay: () => false };
   }

@@ -1,7 +1,10 @@
 // Hugging Face's causal-LM loss: logits[:, :-1] predict labels[:, 1:]; labels -100 are ignored; the mean is
-// over the remaining positions. The target logit is picked by a one-hot product (see tokenLosses).
+// over the remaining positions. The target logit is picked by a one-hot product (see tokenLosses). A
+// vocabulary too large for one binding goes through the LM head chunk by chunk (headLossSums).
 import * as tf from '@tensorflow/tfjs';
-import { fusedCausalLmLoss, fusedKernelsEnabled } from '../kernels'; // [fused kernels]
+import { fusedCausalLmLoss, fusedHeadChunkStats, fusedKernelsEnabled } from '../kernels'; // [fused kernels]
+import { maxBindingBytes } from '../backend';
+import type { CausalLM } from '../models/model';
 
 export const IGNORE_INDEX = -100;
 
@@ -44,5 +47,97 @@ export function tokenAccuracyCounts(logits: tf.Tensor3D, labels: tf.Tensor2D): {
     const pred = tf.argMax(tf.slice(logits, [0, 0, 0], [b, t - 1, v]).reshape([b * (t - 1), v]), 1);
     const hit = tf.mul(tf.cast(tf.equal(pred, targets), 'float32'), mask);
     return { correct: tf.sum(hit) as tf.Scalar, total: tf.sum(mask) as tf.Scalar };
+  });
+}
+
+/** Target of each LM-head row r = b·T + t: labels[b, t + 1], IGNORE_INDEX at the last position. [B·T] int32. */
+export function rowTargets(labels: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const [b, t] = labels.shape;
+    const lab = labels.dtype === 'int32' ? labels : tf.cast(labels, 'int32');
+    const next = tf.concat([tf.slice(lab, [0, 1], [b, t - 1]), tf.fill([b, 1], IGNORE_INDEX, 'int32')], 1);
+    return next.reshape([-1]) as tf.Tensor1D;
+  });
+}
+
+/**
+ * Whether the LM head must run chunk by chunk for `rows` rows: its weight is split into vocabulary chunks,
+ * or the logits [rows, V] would exceed one storage binding.
+ */
+export function headIsChunked(model: CausalLM, rows: number): boolean {
+  if (model.headChunks().length > 1) return true;
+  const limit = maxBindingBytes();
+  return limit !== null && rows * model.config.vocabSize * 4 > limit;
+}
+
+/** One chunk's statistics [4, n] (log-sum-exp, target logit or 0, max, argmax id) from its logits [n, r]. */
+function chunkStats(logits: tf.Tensor2D, targets: tf.Tensor1D, offset: number): tf.Tensor2D {
+  if (fusedKernelsEnabled()) return fusedHeadChunkStats(logits, targets, offset); // [fused kernels] one kernel each way
+  const r = logits.shape[1];
+  const picked = tf.sum(tf.mul(logits, tf.oneHot(tf.sub(targets, tf.scalar(offset, 'int32')) as tf.Tensor1D, r)), 1); // 0 off the chunk
+  const arg = tf.add(tf.cast(tf.argMax(logits, 1), 'float32'), offset);
+  return tf.stack([tf.logSumExp(logits, 1), picked, tf.max(logits, 1), arg]) as tf.Tensor2D;
+}
+
+/**
+ * The LM head over vocabulary chunks [r_k, d] (in vocabulary order) without ever making the [N, V] logits:
+ * rows go in blocks small enough that a block's logits against the widest chunk fit one binding; each chunk
+ * gives its log-sum-exp, target logit and argmax, merged as log Σ_k exp(lse_k), Σ_k picked_k and the
+ * argmax of the chunk with the largest max (the first one on ties, as argMax over the whole row).
+ * hidden [N, d], targets [N] → lse, target logit, argmax (an id, as f32), each [N].
+ */
+export function headRowStats(
+  hidden: tf.Tensor2D,
+  chunks: tf.Tensor2D[],
+  targets: tf.Tensor1D,
+): { lse: tf.Tensor1D; picked: tf.Tensor1D; argmax: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const n = hidden.shape[0];
+    const limit = maxBindingBytes();
+    const widest = Math.max(...chunks.map((w) => w.shape[0]));
+    const block = limit === null ? n : Math.max(1, Math.min(n, Math.floor(limit / (4 * widest))));
+    const sizes: number[] = [];
+    for (let s = 0; s < n; s += block) sizes.push(Math.min(block, n - s));
+    const hs = sizes.length === 1 ? [hidden] : tf.split(hidden, sizes, 0);
+    const ts = sizes.length === 1 ? [targets] : tf.split(targets, sizes, 0);
+    const parts = hs.map((h, i) => {
+      let offset = 0;
+      const stats = chunks.map((w) => {
+        const s = chunkStats(tf.matMul(h, w, false, true), ts[i] as tf.Tensor1D, offset); // logits [n_b, r_k]
+        offset += w.shape[0];
+        return s;
+      });
+      if (stats.length === 1) {
+        const [lse, picked, , arg] = tf.unstack(stats[0]) as tf.Tensor1D[];
+        return { lse, picked, argmax: arg };
+      }
+      const [lse, picked, max, arg] = tf.unstack(tf.stack(stats), 1) as tf.Tensor2D[]; // each [K, n_b]
+      const best = tf.transpose(tf.oneHot(tf.argMax(max, 0), chunks.length)); // [K, n_b]
+      return { lse: tf.logSumExp(lse, 0), picked: tf.sum(picked, 0), argmax: tf.sum(tf.mul(best, arg), 0) };
+    });
+    const join = (k: 'lse' | 'picked' | 'argmax') => (parts.length === 1 ? parts[0][k] : tf.concat(parts.map((p) => p[k]))) as tf.Tensor1D;
+    return { lse: join('lse'), picked: join('picked'), argmax: join('argmax') };
+  });
+}
+
+/**
+ * Next-token NLL summed over non-ignored positions, their count, and the correctly predicted ones, through
+ * the model's chunked LM head. hidden [B·T, d] (model.hidden), labels [B, T].
+ */
+export function headLossSums(
+  model: CausalLM,
+  hidden: tf.Tensor2D,
+  labels: tf.Tensor2D,
+): { nll: tf.Scalar; count: tf.Scalar; correct: tf.Scalar } {
+  return tf.tidy(() => {
+    const targets = rowTargets(labels);
+    const mask = tf.cast(tf.notEqual(targets, IGNORE_INDEX), 'float32');
+    const { lse, picked, argmax } = headRowStats(hidden, model.headChunks() as tf.Tensor2D[], targets);
+    const hit = tf.cast(tf.equal(argmax, tf.cast(targets, 'float32')), 'float32');
+    return {
+      nll: tf.sum(tf.mul(tf.sub(lse, picked), mask)) as tf.Scalar,
+      count: tf.sum(mask) as tf.Scalar,
+      correct: tf.sum(tf.mul(hit, mask)) as tf.Scalar,
+    };
   });
 }

@@ -1,0 +1,184 @@
+// The one memory accounting of a training step: what the weights, the trained parameters, their gradients
+// and AdamW moments, the activations and the logits take, and the peak that tf.profile measures (the engine's
+// bytes in use, which `whetstone bench` reports as peakBytes). Pure arithmetic on the model's shape, no tfjs,
+// so the app's model screen can use it on the main thread.
+import type { ModelConfig } from './hf-config';
+
+/** The fields of a model config the estimate reads (the app's ModelShape has them). */
+export type MemoryModelShape = Pick<
+  ModelConfig,
+  | 'modelType'
+  | 'vocabSize'
+  | 'hiddenSize'
+  | 'numLayers'
+  | 'numHeads'
+  | 'numKvHeads'
+  | 'headDim'
+  | 'intermediateSize'
+  | 'maxPositions'
+  | 'tieWordEmbeddings'
+>;
+
+export interface MemoryInput {
+  config: MemoryModelShape;
+  method: 'lora' | 'full';
+  loraR: number;
+  /** LoRA targets: module-name suffixes, or 'all-linear' (default). */
+  targets?: string[] | 'all-linear';
+  batch: number;
+  seq: number;
+  /** Storage of the frozen linear weights under LoRA (default f32). */
+  frozenDtype?: 'f32' | 'f16';
+}
+
+export interface MemoryEstimate {
+  /** Base weights (f16 linear weights under LoRA with frozenDtype f16 count 2 bytes). */
+  weightsBytes: number;
+  /** The trained parameters: the LoRA matrices, or (full fine-tuning) every weight, already in weightsBytes. */
+  trainableBytes: number;
+  /** Their gradients, plus the partial gradients of a trained embedding alive at the end of the backward. */
+  gradBytes: number;
+  /** AdamW's two moments. */
+  optimizerBytes: number;
+  /** What the forward keeps for the backward and the backward's own intermediates, logits aside. */
+  activationBytes: number;
+  /** The logits-sized tensors: logits, their gradient and the copies around the loss. */
+  logitsBytes: number;
+  /**
+   * The most tfjs holds at once (tf.profile's peakBytes): at the end of the backward, or in the AdamW update
+   * (new params and moments).
+   */
+  peakBytes: number;
+  /**
+   * With f16 frozen weights, the f32 copy of one linear weight that its kernel decodes and frees again: real
+   * GPU memory on top of peakBytes, but inside a kernel, so tf.memory never counts it.
+   */
+  decodeScratchBytes: number;
+  /** The largest single buffer, which WebGPU's maxStorageBufferBindingSize limits (see largestBindingName). */
+  largestBindingBytes: number;
+  largestBindingName: string;
+}
+
+const F32 = 4;
+
+/**
+ * Floats per token per layer kept through the backward, and per token outside the layers, as measured with
+ * tf.profile on the fused kernels (whetstone bench, CPU and WebGPU give the same bytes): fitted on small
+ * shapes to within 5 %. tests/unit/core/memory.test.ts holds the estimate to the measured peak.
+ */
+const PER_TOKEN = {
+  gpt2: { layerD: 47.5, layerI: 4, layerKv: 0, d: 9.5, logits: 4 },
+  llama: { layerD: 39, layerI: 6, layerKv: 7, d: 7, logits: 4 },
+};
+
+/**
+ * Vocabulary-sized weights the tape keeps a copy of (the embedding for its gather, the head for its matmul),
+ * trained or not; and, when the embedding trains, its two partial gradients (gather and head) before the sum.
+ */
+const SAVED_EMBEDDING_COPIES = 2;
+const EMBEDDING_GRAD_COPIES = 2;
+
+export interface LinearShape {
+  name: string;
+  inFeatures: number;
+  outFeatures: number;
+}
+
+/** One layer's linear modules (the LoRA targets and the weights f16 packs), by path inside the layer. */
+export function layerLinears(c: MemoryModelShape): LinearShape[] {
+  const d = c.hiddenSize;
+  const I = c.intermediateSize;
+  if (c.modelType === 'gpt2') {
+    return [
+      { name: 'attn.c_attn', inFeatures: d, outFeatures: 3 * d },
+      { name: 'attn.c_proj', inFeatures: d, outFeatures: d },
+      { name: 'mlp.c_fc', inFeatures: d, outFeatures: I },
+      { name: 'mlp.c_proj', inFeatures: I, outFeatures: d },
+    ];
+  }
+  const q = c.numHeads * c.headDim;
+  const kv = c.numKvHeads * c.headDim;
+  return [
+    { name: 'self_attn.q_proj', inFeatures: d, outFeatures: q },
+    { name: 'self_attn.k_proj', inFeatures: d, outFeatures: kv },
+    { name: 'self_attn.v_proj', inFeatures: d, outFeatures: kv },
+    { name: 'self_attn.o_proj', inFeatures: q, outFeatures: d },
+    { name: 'mlp.gate_proj', inFeatures: d, outFeatures: I },
+    { name: 'mlp.up_proj', inFeatures: d, outFeatures: I },
+    { name: 'mlp.down_proj', inFeatures: I, outFeatures: d },
+  ];
+}
+
+/** PEFT's rule (as lora.ts's matchesTarget) on layer 0's module path; every layer is taken to match alike. */
+function targeted(c: MemoryModelShape, targets: string[] | 'all-linear', name: string): boolean {
+  if (targets === 'all-linear') return true;
+  const path = `${c.modelType === 'gpt2' ? 'transformer.h' : 'model.layers'}.0.${name}`;
+  return targets.some((t) => path === t || path.endsWith(`.${t}`));
+}
+
+/** Parameters: linear weights (all layers), the rest (embeddings, head, norms, biases). */
+export function parameterCounts(c: MemoryModelShape): { linear: number; other: number; embedding: number } {
+  const d = c.hiddenSize;
+  const linear = c.numLayers * layerLinears(c).reduce((n, m) => n + m.inFeatures * m.outFeatures, 0);
+  const embedding = c.vocabSize * d;
+  let other = embedding + (c.tieWordEmbeddings ? 0 : c.vocabSize * d);
+  if (c.modelType === 'gpt2') {
+    other += c.maxPositions * d + 2 * d; // positions, final LayerNorm
+    other += c.numLayers * (4 * d + 3 * d + d + c.intermediateSize + d); // LayerNorms and biases
+  } else {
+    other += d + c.numLayers * 2 * d; // RMSNorm weights
+  }
+  return { linear, other, embedding };
+}
+
+export function loraParameterCount(c: MemoryModelShape, r: number, targets: string[] | 'all-linear' = 'all-linear'): number {
+  const perLayer = layerLinears(c)
+    .filter((m) => targeted(c, targets, m.name))
+    .reduce((n, m) => n + r * (m.inFeatures + m.outFeatures), 0);
+  return perLayer * c.numLayers;
+}
+
+export function estimateMemory(x: MemoryInput): MemoryEstimate {
+  const c = x.config;
+  const lora = x.method === 'lora';
+  const f16 = lora && x.frozenDtype === 'f16';
+  const d = c.hiddenSize;
+  const I = c.intermediateSize;
+  const kv = c.numKvHeads * c.headDim;
+  const tokens = x.batch * Math.min(x.seq, c.maxPositions);
+  const { linear, other, embedding } = parameterCounts(c);
+
+  const weightsBytes = other * F32 + linear * (f16 ? 2 : F32);
+  const trained = lora ? loraParameterCount(c, x.loraR, x.targets ?? 'all-linear') : linear + other;
+  const trainableBytes = trained * F32;
+  const gradBytes = trained * F32 + (lora ? 0 : EMBEDDING_GRAD_COPIES * embedding * F32);
+  const optimizerBytes = 2 * trained * F32;
+  const k = PER_TOKEN[c.modelType === 'gpt2' ? 'gpt2' : 'llama'];
+  const activationBytes =
+    tokens * F32 * (c.numLayers * (k.layerD * d + k.layerI * I + k.layerKv * kv) + k.d * d) + SAVED_EMBEDDING_COPIES * embedding * F32;
+  const logitsBytes = tokens * F32 * k.logits * c.vocabSize;
+  const decodeScratchBytes = f16 ? Math.max(...layerLinears(c).map((m) => m.inFeatures * m.outFeatures)) * F32 : 0;
+  const resident = weightsBytes + (lora ? trainableBytes : 0) + optimizerBytes;
+  const backward = gradBytes + activationBytes + logitsBytes;
+  const update = 4 * trained * F32; // gradients + the new parameters, m and v before they replace the old
+  const peakBytes = resident + Math.max(backward, update);
+
+  const buffers: [string, number][] = [
+    [`the token embedding [${c.vocabSize} × ${d}]`, embedding * F32],
+    [`the logits of one batch [${x.batch} × ${Math.min(x.seq, c.maxPositions)} × ${c.vocabSize}]`, tokens * c.vocabSize * F32],
+    [`an MLP weight [${I} × ${d}]`, I * d * (f16 ? 2 : F32)],
+  ];
+  const [largestBindingName, largestBindingBytes] = buffers.reduce((a, b) => (b[1] > a[1] ? b : a));
+  return {
+    weightsBytes,
+    trainableBytes,
+    gradBytes,
+    optimizerBytes,
+    activationBytes,
+    logitsBytes,
+    peakBytes,
+    decodeScratchBytes,
+    largestBindingBytes,
+    largestBindingName,
+  };
+}

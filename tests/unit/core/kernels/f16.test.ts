@@ -1,0 +1,215 @@
+// 16-bit frozen weights: packing f32 → f16 bits (two to an int32) rounds to nearest even and round-trips
+// every half value exactly; the fused linear layer on packed weights matches f32; the fixture models (and
+// their PEFT adapters) give the same logits with packed frozen weights; a LoRA step trains with them and
+// the exports still work. Runs on the cpu and on the webgpu backend.
+import { describe, it, expect } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { fusedLinear, packF16, packWeight, setFusedKernels, unpackF16 } from '../../../../src/core/kernels';
+import { f16ToF32, f32ToF16 } from '../../../../src/core/safetensors';
+import { loadModel } from '../../../../src/core/models/model';
+import { createLora, loadPeftAdapter, mergeLoraInPlace, mergedWeights } from '../../../../src/core/lora';
+import { lossAndGrads } from '../../../../src/core/train/gradients';
+import { causalLmLoss } from '../../../../src/core/train/loss';
+import { AdamW } from '../../../../src/core/train/adamw';
+import { exportPeftAdapter } from '../../../../src/core/export/peft';
+import { exportMergedModel } from '../../../../src/core/export/merged';
+import { fixtureSource, readReference, relErr } from '../../../helpers';
+
+let seed = 1;
+const randn = (shape: number[], scale = 1) => tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed++), scale));
+
+async function bitsOf(t: tf.Tensor, n: number): Promise<Uint16Array> {
+  const words = Int32Array.from(await t.data());
+  return new Uint16Array(words.buffer).subarray(0, n);
+}
+
+describe('f16 packing', () => {
+  it('round-trips every finite half value, subnormals, ±0 and ±inf exactly (odd length)', async () => {
+    const halves: number[] = [];
+    for (let h = 0; h < 0x10000; h++) if ((h & 0x7c00) !== 0x7c00 || (h & 0x3ff) === 0) halves.push(h); // all but NaN
+    halves.push(0x3c00); // odd length: the last word's high half is padding
+    const want = Uint16Array.from(halves);
+    const values = f16ToF32(want);
+    const x = tf.tensor1d(values);
+    const bits = packF16(x);
+    expect(bits.dtype).toBe('int32');
+    expect(bits.shape).toEqual([Math.ceil(want.length / 2)]);
+    const got = await bitsOf(bits, want.length);
+    let wrong = 0;
+    for (let i = 0; i < want.length; i++) if (got[i] !== want[i]) wrong++;
+    expect(wrong).toBe(0);
+    const back = unpackF16(bits, [want.length]);
+    const backValues = await back.data();
+    let mismatched = 0;
+    for (let i = 0; i < values.length; i++) if (!Object.is(backValues[i], values[i])) mismatched++;
+    expect(mismatched).toBe(0);
+    // spot checks: smallest subnormal, largest subnormal, smallest normal, largest finite, infinities
+    for (const v of [2 ** -24, 1023 * 2 ** -24, 2 ** -14, 65504, -65504, Infinity, -Infinity, -0]) expect(values.includes(v)).toBe(true);
+    tf.dispose([x, bits, back]);
+  });
+
+  it('rounds f32 to nearest even as the safetensors writer does (overflow to inf, tiny to zero)', async () => {
+    const n = 4097;
+    const v = new Float32Array(n);
+    const scales = [1, 1e-3, 1e-6, 3e-8, 1e4, 7e4];
+    for (let i = 0; i < n; i++) v[i] = Math.fround((Math.random() * 2 - 1) * scales[i % scales.length]);
+    // exact ties: 1 + 2^-11 rounds down to 1, 1 + 3·2^-11 up to 1 + 2^-9; 65520 rounds to inf
+    v.set([1 + 2 ** -11, 1 + 3 * 2 ** -11, 65519, 65520, 2 ** -25, 3 * 2 ** -26, NaN], 0);
+    const x = tf.tensor1d(v);
+    const bits = packF16(x);
+    const got = await bitsOf(bits, n);
+    const want = f32ToF16(v);
+    let wrong = 0;
+    for (let i = 1; i < n; i++) if (i !== 6 && got[i] !== want[i]) wrong++;
+    expect(wrong).toBe(0);
+    expect(got[1]).toBe(0x3c01 + 1); // 1 + 3·2^-11 → 1 + 2^-9
+    expect(got[3]).toBe(0x7c00);
+    expect((got[6] & 0x7c00) === 0x7c00 && (got[6] & 0x3ff) !== 0).toBe(true); // NaN stays NaN
+    tf.dispose([x, bits]);
+  });
+});
+
+describe('fused linear on packed f16 weights', () => {
+  for (const conv1d of [false, true]) {
+    it(`matches f32 weights within 1e-3, forward and backward (${conv1d ? 'Conv1D' : 'Linear'}, bias, LoRA)`, async () => {
+      const [n, inF, outF, r] = [13, 37, 29, 4];
+      const x = randn([n, inF]);
+      const w = tf.variable(randn(conv1d ? [inF, outF] : [outF, inF], 0.1), false);
+      const b = tf.variable(randn([outF], 0.1), false);
+      const A = tf.variable(randn([r, inF], 0.1));
+      const B = tf.variable(randn([outF, r], 0.1));
+      const packed = packWeight(w);
+      const dy = randn([n, outF]);
+      const run = (weight: tf.Tensor2D | typeof packed) => {
+        const f = (xx: tf.Tensor) => tf.mul(fusedLinear(xx as tf.Tensor2D, weight, conv1d, b, { A, B, scale: 2 }), dy).sum() as tf.Scalar;
+        const y = tf.tidy(() => fusedLinear(x as tf.Tensor2D, weight, conv1d, b, { A, B, scale: 2 }));
+        const { grads } = tf.variableGrads(() => f(x), [A, B]);
+        const dx = tf.grad(f)(x);
+        return { y, dx, dA: grads[A.name], dB: grads[B.name] };
+      };
+      const ref = run(w as unknown as tf.Tensor2D);
+      const got = run(packed);
+      for (const k of ['y', 'dx', 'dA', 'dB'] as const)
+        expect(relErr(await got[k].data(), await ref[k].data()), k).toBeLessThanOrEqual(1e-3);
+      // without LoRA and without bias too
+      const y0 = tf.tidy(() => fusedLinear(x as tf.Tensor2D, packed, conv1d));
+      const y1 = tf.tidy(() => fusedLinear(x as tf.Tensor2D, w as unknown as tf.Tensor2D, conv1d));
+      expect(relErr(await y0.data(), await y1.data())).toBeLessThanOrEqual(1e-3);
+      tf.dispose([x, w, b, A, B, packed.bits, dy, ...Object.values(ref), ...Object.values(got), y0, y1]);
+    });
+  }
+});
+
+for (const name of ['model-gpt2', 'model-llama', 'model-qwen2']) {
+  describe(`${name} with 16-bit frozen weights`, () => {
+    it('gives the f32 logits within 2e-3 (fused and plain paths) and halves the linear weights', async () => {
+      const model = await loadModel(fixtureSource(name));
+      const ref = await readReference(name);
+      const ids = tf.tensor2d(ref.get('input_ids')!.i32!, ref.get('input_ids')!.shape as [number, number], 'int32');
+      const want = await tf.tidy(() => model.forward(ids)).data();
+      const params = model.numParameters();
+      const before = tf.memory().numBytes;
+      model.setTrainable(false);
+      model.packFrozenWeights();
+      expect(model.packed.size).toBe(model.linearModules().length);
+      expect(model.numParameters()).toBe(params);
+      let linearElems = 0;
+      for (const p of model.packed.values()) linearElems += p.shape.reduce((a, b) => a * b, 1);
+      expect(before - tf.memory().numBytes).toBe(linearElems * 2);
+      const fused = tf.tidy(() => model.forward(ids));
+      expect(relErr(await fused.data(), want)).toBeLessThanOrEqual(2e-3);
+      setFusedKernels(false);
+      try {
+        const plain = tf.tidy(() => model.forward(ids));
+        expect(relErr(await plain.data(), want)).toBeLessThanOrEqual(2e-3);
+        plain.dispose();
+      } finally {
+        setFusedKernels(true);
+      }
+      tf.dispose([ids, fused]);
+      model.dispose();
+    });
+  });
+}
+
+for (const [adapterName, modelName] of [
+  ['lora-gpt2', 'model-gpt2'],
+  ['lora-llama', 'model-llama'],
+]) {
+  describe(`${adapterName} on 16-bit frozen weights`, () => {
+    it("gives PEFT's logits within 2e-3; the PEFT and merged exports still work", async () => {
+      const model = await loadModel(fixtureSource(modelName));
+      await loadPeftAdapter(model, fixtureSource(adapterName));
+      model.packFrozenWeights();
+      const ref = await readReference(adapterName);
+      const ids = tf.tensor2d(ref.get('input_ids')!.i32!, ref.get('input_ids')!.shape as [number, number], 'int32');
+      const want = ref.get('logits')!.f32!;
+      const got = tf.tidy(() => model.forward(ids));
+      expect(relErr(await got.data(), want)).toBeLessThanOrEqual(2e-3);
+
+      const peft = await exportPeftAdapter(model, { baseModelName: modelName });
+      expect(peft.has('adapter_model.safetensors')).toBe(true);
+      const merged = await exportMergedModel(model, null);
+      expect(merged.has('model.safetensors')).toBe(true);
+      const weights = mergedWeights(model);
+      const shapes = model.parameterShapes();
+      expect([...weights.keys()].sort()).toEqual([...shapes.keys()].sort());
+      for (const [n, t] of weights) expect(t.shape, n).toEqual(shapes.get(n));
+      tf.dispose([...weights.values()]);
+
+      mergeLoraInPlace(model);
+      expect(model.packed.size).toBe(0);
+      const after = tf.tidy(() => model.forward(ids));
+      expect(relErr(await after.data(), want)).toBeLessThanOrEqual(2e-3);
+      tf.dispose([ids, got, after]);
+      model.dispose();
+    });
+  });
+}
+
+describe('a LoRA step on 16-bit frozen weights', () => {
+  it('gives the f32 adapter gradients within 5e-3 and a lower loss after a step (with and without LoRA dropout)', async () => {
+    const ref = await readReference('model-llama');
+    const ids = tf.tensor2d(ref.get('input_ids')!.i32!, ref.get('input_ids')!.shape as [number, number], 'int32');
+    const labels = tf.tensor2d(ref.get('labels')!.i32!, ref.get('labels')!.shape as [number, number], 'int32');
+    const setup = async (f16: boolean, dropout: number) => {
+      const model = await loadModel(fixtureSource('model-llama'));
+      const adapter = createLora(model, { r: 4, alpha: 8, dropout, targetModules: 'all-linear', useRslora: false, fanInFanOut: false }, 3);
+      // B starts at zero, which would make dA zero: give it values so that both gradients are tested.
+      let i = 0;
+      for (const l of adapter.layers.values())
+        l.B.assign(tf.tidy(() => tf.mul(tf.randomNormal(l.B.shape, 0, 1, 'float32', 100 + i++), 0.05)));
+      if (f16) model.packFrozenWeights();
+      return { model, vars: adapter.namedVariables() };
+    };
+    for (const dropout of [0, 0.1]) {
+      const a = await setup(false, dropout);
+      const b = await setup(true, dropout);
+      // Same dropout masks on both models: the same seeds in the same order.
+      const seeds = () => {
+        let s = 7;
+        return () => s++;
+      };
+      const ga = lossAndGrads(a.model, ids, labels, a.vars, { training: true, nextSeed: seeds() });
+      const gb = lossAndGrads(b.model, ids, labels, b.vars, { training: true, nextSeed: seeds() });
+      expect(Math.abs((await ga.loss.data())[0] - (await gb.loss.data())[0])).toBeLessThan(2e-3);
+      for (const [n, g] of ga.grads) expect(relErr(await gb.grads.get(n)!.data(), await g.data()), n).toBeLessThanOrEqual(5e-3);
+      const evalLoss = async () => {
+        const logits = tf.tidy(() => b.model.forward(ids));
+        const l = causalLmLoss(logits, labels);
+        const v = (await l.data())[0];
+        tf.dispose([logits, l]);
+        return v;
+      };
+      const before = await evalLoss();
+      const opt = new AdamW({ weightDecay: 0 });
+      opt.apply(b.vars, gb.grads, 1e-2);
+      expect(await evalLoss()).toBeLessThan(before);
+      tf.dispose([ga.loss, gb.loss, ...ga.grads.values(), ...gb.grads.values()]);
+      opt.dispose();
+      a.model.dispose();
+      b.model.dispose();
+    }
+    tf.dispose([ids, labels]);
+  });
+});

@@ -1,0 +1,79 @@
+// The memory estimate: its parameter counts against real models and adapters, f16 storage halving the linear
+// weights, and its peak against the peak tf.profile measures in a benchmark step (within 15 %) for small
+// GPT-2 (full) and Llama (LoRA, f32 and f16 frozen weights) shapes. Runs on the cpu and on the webgpu backend.
+import { describe, it, expect } from 'vitest';
+import { estimateMemory, loraParameterCount, parameterCounts } from '../../../src/core/memory';
+import { createRandomModel } from '../../../src/core/models/model';
+import { createLora } from '../../../src/core/lora';
+import { runPath } from '../../../bench/run';
+import { configOf, resolveShape } from '../../../bench/shapes';
+
+const LLAMA = resolveShape('smollm2-135m-lora', { layers: 2, d: 64, heads: 4, kvHeads: 2, seq: 32, batch: 2, vocab: 512 });
+const GPT2 = resolveShape('tiny', { seq: 32, batch: 2 });
+
+describe('memory estimate', () => {
+  it('counts the parameters and LoRA parameters the models and adapters have', () => {
+    for (const dims of [LLAMA, GPT2, resolveShape('gpt-10m', { d: 96, layers: 1, vocab: 300 })]) {
+      const config = configOf(dims);
+      const model = createRandomModel(config);
+      const { linear, other } = parameterCounts(config);
+      expect(linear + other).toBe(model.numParameters());
+      for (const targets of ['all-linear', ['q_proj', 'v_proj'], ['c_attn'], ['c_proj']] as const) {
+        const names = targets === 'all-linear' ? 'all-linear' : [...targets];
+        const expected = model.linearModules().some((m) => names === 'all-linear' || names.some((t) => m.path.endsWith(`.${t}`)));
+        if (!expected) continue;
+        const adapter = createLora(model, { r: 4, alpha: 8, dropout: 0, targetModules: names, useRslora: false, fanInFanOut: false });
+        expect(loraParameterCount(config, 4, names), JSON.stringify(targets)).toBe(adapter.numParameters());
+      }
+      model.dispose();
+    }
+  });
+
+  it('f16 frozen weights halve the linear weights only under LoRA', () => {
+    const config = configOf(LLAMA);
+    const base = { config, loraR: 16, batch: 2, seq: 32 };
+    const f32 = estimateMemory({ ...base, method: 'lora', frozenDtype: 'f32' });
+    const f16 = estimateMemory({ ...base, method: 'lora', frozenDtype: 'f16' });
+    const { linear } = parameterCounts(config);
+    expect(f32.weightsBytes - f16.weightsBytes).toBe(linear * 2);
+    expect(f16.trainableBytes).toBe(f32.trainableBytes);
+    const full = estimateMemory({ ...base, method: 'full', frozenDtype: 'f16' });
+    expect(full.weightsBytes).toBe(f32.weightsBytes);
+    expect(full.trainableBytes).toBe(full.weightsBytes);
+    for (const e of [f32, f16, full]) {
+      expect(e.peakBytes).toBeGreaterThan(e.weightsBytes + e.optimizerBytes);
+      expect(e.largestBindingBytes).toBeGreaterThan(0);
+    }
+  });
+
+  const cases = [
+    { name: 'tiny GPT-2, full fine-tuning', dims: GPT2, frozenDtype: 'f32' as const },
+    { name: 'tiny Llama, LoRA, f32 frozen weights', dims: LLAMA, frozenDtype: 'f32' as const },
+    { name: 'tiny Llama, LoRA, f16 frozen weights', dims: LLAMA, frozenDtype: 'f16' as const },
+  ];
+  for (const c of cases) {
+    it(`is within 15 % of the peak a benchmark step measures: ${c.name}`, async () => {
+      const r = await runPath(c.dims, true, {
+        steps: 1,
+        warmup: 0,
+        lr: 1e-4,
+        clip: 1,
+        weightDecay: 0.01,
+        seed: 0,
+        frozenDtype: c.frozenDtype,
+      });
+      const e = estimateMemory({
+        config: configOf(c.dims),
+        method: c.dims.loraR > 0 ? 'lora' : 'full',
+        loraR: c.dims.loraR,
+        batch: c.dims.batch,
+        seq: c.dims.seq,
+        frozenDtype: c.frozenDtype,
+      });
+      expect(r.estimatedPeakBytes).toBe(e.peakBytes);
+      expect(Math.abs(e.peakBytes - r.peakBytes) / r.peakBytes, `estimated ${e.peakBytes}, measured ${r.peakBytes}`).toBeLessThanOrEqual(
+        0.15,
+      );
+    });
+  }
+});
