@@ -25,6 +25,8 @@ export interface RunOptions {
   frozenDtype?: 'f32' | 'f16';
   /** Also run this many steps and report the tensor count after step 10 and after the last one. */
   leakSteps?: number;
+  /** In the leak check, cycle through batches of several sequence lengths (as real data does). */
+  varyLengths?: boolean;
   log?: (msg: string) => void;
 }
 
@@ -60,19 +62,48 @@ export interface PathResult {
   tensorsAt10?: number;
   tensorsAtN?: number;
   leakSteps?: number;
+  /** The sequence lengths the leak check cycled through (with varyLengths). */
+  leakLengths?: number[];
+  /** Tensors after the leak check's first full cycle of lengths (the leak check's own batches included, as at N). */
+  tensorsAtCycle?: number;
+  /** Bytes held by tensors after the leak check's first full cycle of lengths (past step 10) and after its last step. */
+  bytesAtCycle?: number;
+  bytesAtN?: number;
+  /** WebGPU buffer bytes allocated (pool included) at the same two points; null on the CPU backend. */
+  gpuBytesAtCycle?: number | null;
+  gpuBytesAtN?: number | null;
 }
 
 interface Batch {
   ids: tf.Tensor2D;
 }
 
-function randomBatches(dims: ShapeDims, n: number, seed: number): Batch[] {
+/** n batches of random ids, [batch, length] each; `lengths` cycles (default: the shape's seq). */
+function randomBatches(dims: ShapeDims, n: number, seed: number, lengths = [dims.seq]): Batch[] {
   const rng = createRng(seed);
-  return Array.from({ length: n }, () => {
-    const data = new Int32Array(dims.batch * dims.seq);
+  return Array.from({ length: n }, (_, b) => {
+    const len = lengths[b % lengths.length];
+    const data = new Int32Array(dims.batch * len);
     for (let i = 0; i < data.length; i++) data[i] = rng.nextInt(dims.vocab);
-    return { ids: tf.tensor2d(data, [dims.batch, dims.seq], 'int32') };
+    return { ids: tf.tensor2d(data, [dims.batch, len], 'int32') };
   });
+}
+
+/** Distinct sequence lengths up to seq, as a dataset with ragged examples gives batches. */
+export function variedLengths(seq: number): number[] {
+  const ls = [
+    seq,
+    Math.max(2, seq - 1),
+    Math.max(2, Math.ceil(seq / 2)),
+    Math.max(2, Math.ceil((3 * seq) / 4) + 1),
+    Math.max(2, Math.ceil(seq / 3)),
+    2,
+  ];
+  return [...new Set(ls.filter((l) => l <= seq))];
+}
+
+function gpuBytes(): number | null {
+  return (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU ?? null;
 }
 
 function median(xs: number[]): number {
@@ -153,8 +184,8 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
   };
 
   /** One full training step; returns the loss (the caller disposes it). */
-  const step = (): tf.Scalar => {
-    const { ids } = batches[stepIndex++ % batches.length];
+  const step = (batch?: Batch): tf.Scalar => {
+    const { ids } = batch ?? batches[stepIndex++ % batches.length];
     const { loss, grads } = lossAndGrads(model, ids, ids, trainables, { training: true });
     const norm = optimizer.clipAndApply(trainables, grads, opts.lr, opts.clip);
     tf.dispose([...grads.values(), norm]);
@@ -251,16 +282,34 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     };
 
     if (opts.leakSteps !== undefined) {
-      while (completed < opts.leakSteps) {
-        const loss = step();
-        await loss.data();
-        loss.dispose();
-        finished();
-        if (completed % 50 === 0) log(`${label}: leak check ${completed}/${opts.leakSteps}, ${tf.memory().numTensors} tensors`);
+      // Varying lengths: every length runs once before the reference point (so first-time allocations, shader
+      // compiles and pooled buffers of each size are behind it), then the counts must not move.
+      const lengths = opts.varyLengths ? variedLengths(dims.seq) : [dims.seq];
+      const leakBatches = opts.varyLengths ? randomBatches(dims, lengths.length * 2, opts.seed + 3, lengths) : null;
+      const cycleEnd = Math.max(10, completed) + lengths.length;
+      let leakIndex = 0;
+      try {
+        while (completed < opts.leakSteps) {
+          const loss = step(leakBatches ? leakBatches[leakIndex++ % leakBatches.length] : undefined);
+          await loss.data();
+          loss.dispose();
+          finished();
+          if (completed === cycleEnd) {
+            result.tensorsAtCycle = tf.memory().numTensors;
+            result.bytesAtCycle = tf.memory().numBytes;
+            result.gpuBytesAtCycle = gpuBytes();
+          }
+          if (completed % 50 === 0) log(`${label}: leak check ${completed}/${opts.leakSteps}, ${tf.memory().numTensors} tensors`);
+        }
+        result.tensorsAt10 = tensorsAt10 ?? undefined;
+        result.tensorsAtN = tf.memory().numTensors;
+        result.bytesAtN = tf.memory().numBytes;
+        result.gpuBytesAtN = gpuBytes();
+        result.leakSteps = completed;
+      } finally {
+        for (const b of leakBatches ?? []) b.ids.dispose();
       }
-      result.tensorsAt10 = tensorsAt10 ?? undefined;
-      result.tensorsAtN = tf.memory().numTensors;
-      result.leakSteps = completed;
+      result.leakLengths = lengths;
     }
     return result;
   } finally {

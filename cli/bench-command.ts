@@ -107,6 +107,7 @@ async function bench(argv: string[]) {
     'naive-only': { type: 'boolean' },
     'leak-check': { type: 'boolean' },
     'leak-steps': { type: 'string' },
+    'vary-lengths': { type: 'boolean' },
     'by-kernel': { type: 'boolean' },
     'frozen-dtype': { type: 'string' },
     'max-binding-mib': { type: 'string' },
@@ -139,6 +140,8 @@ async function bench(argv: string[]) {
   if (steps < 1 || warmup < 0) throw new UsageError('--steps must be ≥ 1 and --warmup ≥ 0');
   const leakSteps = args.bool('leak-check') ? (args.int('leak-steps') ?? 200) : undefined;
   if (leakSteps !== undefined && leakSteps < 11) throw new UsageError('--leak-steps must be at least 11');
+  const varyLengths = args.bool('vary-lengths');
+  if (varyLengths && leakSteps === undefined) throw new UsageError('--vary-lengths applies to --leak-check');
   const info = await startBackend(args);
   applyBindingLimit(args);
   const opts = {
@@ -149,6 +152,7 @@ async function bench(argv: string[]) {
     weightDecay: args.num('weight-decay') ?? 0.01,
     seed: args.int('seed') ?? 0,
     leakSteps,
+    varyLengths,
     frozenDtype: frozenDtype as 'f32' | 'f16',
     log,
   };

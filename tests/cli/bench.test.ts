@@ -179,4 +179,41 @@ describe('whetstone bench', () => {
     const train = ['train', '--model', 'm', '--data', 'd.jsonl', '--mode', 'text', '--out', 'o', '--frozen-dtype', 'f16'];
     expectCliError(whetstone([...train, '--method', 'full']), /--frozen-dtype f16 .*needs --method lora/);
   });
+
+  // Issue 7: long runs with ragged batches must not leak tensors or grow GPU memory. Every length runs once
+  // before the reference point (first allocations of each size), then 500 steps must leave every count equal.
+  for (const backend of ['cpu', 'webgpu'])
+    it(`--leak-check --vary-lengths: 500 steps of six batch lengths keep tensors, bytes and GPU buffers flat (${backend})`, () => {
+      const r = whetstone(
+        ['bench', '--shape', 'tiny', '--d', '32', '--layers', '1', '--heads', '2', '--seq', '16', '--batch', '2', '--vocab', '64'].concat([
+          '--steps',
+          '1',
+          '--warmup',
+          '0',
+          '--leak-check',
+          '--leak-steps',
+          '500',
+          '--vary-lengths',
+          '--backend',
+          backend,
+        ]),
+        { timeoutMs: 280_000 },
+      );
+      expect(r.code, r.stderr).toBe(0);
+      const f = r.json;
+      expect(f.leakSteps).toBe(500);
+      expect(f.leakLengths.length).toBeGreaterThanOrEqual(5);
+      expect(new Set(f.leakLengths).size).toBe(f.leakLengths.length);
+      expect(f.tensorsAtCycle).toBeGreaterThan(0);
+      expect(f.tensorsAtN).toBe(f.tensorsAtCycle);
+      expect(f.bytesAtN).toBe(f.bytesAtCycle);
+      if (backend === 'webgpu') {
+        expect(f.gpuBytesAtCycle).toBeGreaterThan(0);
+        expect(f.gpuBytesAtN).toBe(f.gpuBytesAtCycle);
+      } else expect(f.gpuBytesAtN).toBeNull();
+    });
+
+  it('--vary-lengths needs --leak-check', () => {
+    expectCliError(whetstone(['bench', '--shape', 'tiny', '--vary-lengths']), /--vary-lengths applies to --leak-check/);
+  });
 });
