@@ -4,7 +4,7 @@
 // folded in. `setFusedKernels(false)` switches the engine back to plain tfjs ops (the reference path).
 // Importing this module registers the kernels.
 import './cpu-matmul'; // the CPU backend's matmuls, replaced on import
-export { setFusedKernels, fusedKernelsEnabled } from './switch';
+export { setFusedKernels, fusedKernelsEnabled, withPlainOps } from './switch';
 export { fusedLayerNorm, fusedRmsNorm } from './norms';
 export { fusedGeluNew, fusedBiasGeluNew, fusedSiluGate, fusedBiasAdd } from './activations';
 export { fusedLinear } from './linear';

@@ -10,3 +10,14 @@ export function setFusedKernels(on: boolean): void {
 export function fusedKernelsEnabled(): boolean {
   return fused;
 }
+
+/** Runs `f` on the plain-op path (fused kernels off), then restores the switch as it was. */
+export function withPlainOps<T>(f: () => T): T {
+  const was = fused;
+  fused = false;
+  try {
+    return f();
+  } finally {
+    fused = was;
+  }
+}

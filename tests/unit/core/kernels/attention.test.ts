@@ -5,7 +5,7 @@
 // the memory it claims: no [B, H, T, S] tensor at any point of forward + backward.
 import { describe, it, expect, afterEach } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { fusedAttention, setFusedKernels } from '../../../../src/core/kernels';
+import { fusedAttention, setFusedKernels, withPlainOps } from '../../../../src/core/kernels';
 import { attention, attentionBias } from '../../../../src/core/models/layers';
 import { relErr } from '../../../helpers';
 
@@ -16,14 +16,8 @@ const randn = (shape: number[], scale = 1) => tf.tidy(() => tf.mul(tf.randomNorm
 
 afterEach(() => setFusedKernels(true));
 
-function plain<T>(f: () => T): T {
-  setFusedKernels(false);
-  try {
-    return f();
-  } finally {
-    setFusedKernels(true);
-  }
-}
+/** The plain path: the same functions with the fused kernels switched off. */
+const plain = withPlainOps;
 
 interface Case {
   b: number;

@@ -17,6 +17,7 @@ import {
   fusedSiluGate,
   fusedSplitHeads,
   setFusedKernels,
+  withPlainOps,
 } from '../../../../src/core/kernels';
 import {
   attention,
@@ -37,14 +38,7 @@ let seed = 1;
 const randn = (shape: number[], scale = 1) => tf.tidy(() => tf.mul(tf.randomNormal(shape, 0, 1, 'float32', seed++), scale));
 
 /** The plain path: the same functions with the fused kernels switched off. */
-function plain<T>(f: () => T): T {
-  setFusedKernels(false);
-  try {
-    return f();
-  } finally {
-    setFusedKernels(true);
-  }
-}
+const plain = withPlainOps;
 
 afterEach(() => setFusedKernels(true));
 

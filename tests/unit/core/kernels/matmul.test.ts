@@ -4,7 +4,7 @@
 // which runs it on webgpu, against the plain path: values ≤ 1e-4, gradients ≤ 1e-3.
 import { describe, it, expect, afterEach } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { fusedLinear, setFusedKernels } from '../../../../src/core/kernels';
+import { fusedLinear, setFusedKernels, withPlainOps } from '../../../../src/core/kernels';
 import { tiledMatMul } from '../../../../src/core/kernels/matmul';
 import { relErr } from '../../../helpers';
 
@@ -133,14 +133,8 @@ describe('tiled matmul matches a float64 reference', () => {
   });
 });
 
-function plain<T>(f: () => T): T {
-  setFusedKernels(false);
-  try {
-    return f();
-  } finally {
-    setFusedKernels(true);
-  }
-}
+/** The plain path: the same functions with the fused kernels switched off. */
+const plain = withPlainOps;
 
 afterEach(() => setFusedKernels(true));
 
