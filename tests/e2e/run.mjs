@@ -714,16 +714,7 @@ async function gpuLost() {
   const { context, page, rec } = await launch();
   try {
     await openApp(page);
-    await openFixtureModel(page);
-    await tab(page, 'Data');
-    await page.setInputFiles('[data-testid=data-drop-input]', path.join(e2eFixtures, 'support.jsonl'));
-    await page.waitForSelector('[data-testid=data-count]');
-    await tab(page, 'Train');
-    await page.getByLabel('Length in').selectOption({ label: 'steps' });
-    await setNumber(page, 'set-steps', 3);
-    await setNumber(page, 'set-batch', 2);
-    await setNumber(page, 'set-maxlen', 32);
-    await setNumber(page, 'set-eval', 0);
+    await prepareRun(page, 3);
     await page.getByText('Advanced settings').click();
     await setNumber(page, 'set-ckpt', 1);
     await page.click('[data-testid=start]');
