@@ -462,8 +462,17 @@ function loadKvTile(L: Lanes): string {
       workgroupBarrier();`;
 }
 
-/** Output: O [B, T, H·D] then (m, log l) [B, H, T, 2], in one flat buffer (a program has one output). */
-function forwardProgram(dims: AttnDims, nout: number, total: number): [WebGpuProgram, number] {
+/**
+ * A program with one thread per query row (forward, dq): B·H·⌈T/BQ⌉ workgroups of BQ threads, key/value tiles
+ * of BK rows in shared memory. `body(L)` is the rest of main() after the row's indices are set.
+ */
+function queryRowProgram(
+  name: string,
+  dims: AttnDims,
+  inputs: string[],
+  outputShape: number[],
+  body: (L: ReturnType<typeof lanesOf>) => string,
+): [WebGpuProgram, number] {
   const { d, t } = dims;
   const L = lanesOf(d);
   const bq = threadsFor(t);
@@ -477,6 +486,19 @@ function forwardProgram(dims: AttnDims, nout: number, total: number): [WebGpuPro
     var<workgroup> vTile : array<Lane, ${bk * L.n}>;
     fn main(index : i32) {
       ${QUERY_ROW_WGSL}
+      ${body(L)}
+    }`;
+  return [tiled(`${name}_${d}_${bq}_${bk}`, inputs, outputShape, groups, bq, code), groups];
+}
+
+/** Output: O [B, T, H·D] then (m, log l) [B, H, T, 2], in one flat buffer (a program has one output). */
+function forwardProgram(dims: AttnDims, total: number): [WebGpuProgram, number] {
+  return queryRowProgram(
+    'flash_fwd',
+    dims,
+    ['q', 'k', 'v', 'bias'],
+    [total],
+    (L) => `
       let qBase = (bh * T + ii) * D;
       var qr : array<Lane, DW>;
       var acc : array<Lane, DW>;
@@ -520,9 +542,8 @@ function forwardProgram(dims: AttnDims, nout: number, total: number): [WebGpuPro
         let r = uniforms.nout + (bh * T + i) * 2;
         result[r] = m;
         result[r + 1] = log(l);
-      }
-    }`;
-  return [tiled(`flash_fwd_${d}_${bq}_${bk}`, ['q', 'k', 'v', 'bias'], [total], groups, bq, code), groups];
+      }`,
+  );
 }
 
 /** (m, log l, Dᵢ = Σ dO∘O) per query row: [B, H, T, 3]. */
@@ -550,19 +571,12 @@ function rowStatsProgram(dims: AttnDims): WebGpuProgram {
 
 /** dq [B, H, T, D]: one thread per query row, key/value tiles in shared memory. */
 function dqProgram(dims: AttnDims): [WebGpuProgram, number] {
-  const { d, t } = dims;
-  const L = lanesOf(d);
-  const bq = threadsFor(t);
-  const bk = keyTile(d);
-  const groups = dims.b * dims.h * Math.ceil(t / bq);
-  const code = `
-    ${header(d, L)}
-    const BQ : i32 = ${bq};
-    const BK : i32 = ${bk};
-    var<workgroup> kTile : array<Lane, ${bk * L.n}>;
-    var<workgroup> vTile : array<Lane, ${bk * L.n}>;
-    fn main(index : i32) {
-      ${QUERY_ROW_WGSL}
+  return queryRowProgram(
+    'flash_dq',
+    dims,
+    ['q', 'k', 'v', 'gy', 'stat', 'bias'],
+    [dims.b, dims.h, dims.t, dims.d],
+    (L) => `
       let row = bh * T + ii;
       let gBase = ((b * T + ii) * uniforms.h + h) * D;
       var qr : array<Lane, DW>;
@@ -595,9 +609,8 @@ function dqProgram(dims: AttnDims): [WebGpuProgram, number] {
       }
       if (live) {
         for (var c = 0; c < DW; c = c + 1) { ${L.scatter('(bh * T + i) * D + c * W', 'dq[c]')} }
-      }
-    }`;
-  return [tiled(`flash_dq_${d}_${bq}_${bk}`, ['q', 'k', 'v', 'gy', 'stat', 'bias'], [dims.b, dims.h, t, d], groups, bq, code), groups];
+      }`,
+  );
 }
 
 /**
@@ -705,7 +718,7 @@ function forwardWebGpu(backend: Backend, q: Info, k: Info, v: Info, bias: Info, 
   const { b, h, t, d } = dims;
   const nout = b * t * h * d;
   const total = nout + b * h * t * 2;
-  const [program, groups] = forwardProgram(dims, nout, total);
+  const [program, groups] = forwardProgram(dims, total);
   const both = run(backend, program, [q, k, v, bias], attnUniforms(dims, groups, nout));
   return split(backend, both, [
     [b, t, h * d],

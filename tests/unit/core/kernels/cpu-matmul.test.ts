@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import '../../../../src/core/kernels';
+import { relErr } from '../../../helpers';
 
 let previous = '';
 beforeAll(async () => {
@@ -55,17 +56,6 @@ function reference(
   return { values: out, m, n, batch };
 }
 
-function maxRel(got: ArrayLike<number>, want: ArrayLike<number>): number {
-  expect(got.length).toBe(want.length);
-  let d = 0;
-  let s = 0;
-  for (let i = 0; i < want.length; i++) {
-    d = Math.max(d, Math.abs(got[i] - want[i]));
-    s = Math.max(s, Math.abs(want[i]));
-  }
-  return d / Math.max(s, 1e-30);
-}
-
 const SIZES: [number, number, number][] = [
   [1, 1, 1],
   [7, 13, 5],
@@ -91,7 +81,7 @@ describe('CPU matmul', () => {
           const got = tf.tidy(() =>
             tf.matMul(tf.tensor2d(a, as.slice(1) as [number, number]), tf.tensor2d(b, bs.slice(1) as [number, number]), ta, tb).dataSync(),
           );
-          expect(maxRel(got, want.values)).toBeLessThan(1e-6);
+          expect(relErr(got, want.values)).toBeLessThan(1e-6);
         });
 
   it('batches, with either operand broadcast', () => {
@@ -107,7 +97,7 @@ describe('CPU matmul', () => {
       const want = reference(a, as, b, bs, false, false);
       const got = tf.tidy(() => tf.matMul(tf.tensor3d(a, as as [number, number, number]), tf.tensor3d(b, bs as [number, number, number])));
       expect(got.shape).toEqual([want.batch, 9, 6]);
-      expect(maxRel(got.dataSync(), want.values)).toBeLessThan(1e-6);
+      expect(relErr(got.dataSync(), want.values)).toBeLessThan(1e-6);
       got.dispose();
     }
   });
@@ -121,7 +111,7 @@ describe('CPU matmul', () => {
     for (let i = 0; i < 2; i++)
       for (let j = 0; j < 3; j++) {
         const want = reference(a.subarray(i * 35, (i + 1) * 35), [1, 5, 7], b.subarray(j * 28, (j + 1) * 28), [1, 7, 4], false, false);
-        expect(maxRel(v.subarray((i * 3 + j) * 20, (i * 3 + j + 1) * 20), want.values)).toBeLessThan(1e-6);
+        expect(relErr(v.subarray((i * 3 + j) * 20, (i * 3 + j + 1) * 20), want.values)).toBeLessThan(1e-6);
       }
     got.dispose();
   });
@@ -137,21 +127,21 @@ describe('CPU matmul', () => {
       const wt = tf.tensor2d(w, [10, 8]);
       const y1 = tf.fused.matMul({ a: x, b: wt, transposeB: true, bias: tf.tensor1d(row) }).dataSync();
       expect(
-        maxRel(
+        relErr(
           y1,
           base.map((v, i) => v + row[i % 10]),
         ),
       ).toBeLessThan(1e-6);
       const y2 = tf.fused.matMul({ a: x, b: wt, transposeB: true, bias: tf.tensor2d(full, [13, 10]) }).dataSync();
       expect(
-        maxRel(
+        relErr(
           y2,
           base.map((v, i) => v + full[i]),
         ),
       ).toBeLessThan(1e-6);
       const y3 = tf.fused.matMul({ a: x, b: wt, transposeB: true, bias: tf.tensor1d(row), activation: 'relu' }).dataSync();
       expect(
-        maxRel(
+        relErr(
           y3,
           base.map((v, i) => Math.max(0, v + row[i % 10])),
         ),
@@ -171,7 +161,7 @@ describe('CPU matmul', () => {
         )
         .map((t) => t.dataSync()),
     );
-    expect(maxRel(ga, reference(dy, [1, 6, 4], b, [1, 5, 4], false, true).values)).toBeLessThan(1e-6);
-    expect(maxRel(gb, reference(a, [1, 6, 5], dy, [1, 6, 4], true, false).values)).toBeLessThan(1e-6);
+    expect(relErr(ga, reference(dy, [1, 6, 4], b, [1, 5, 4], false, true).values)).toBeLessThan(1e-6);
+    expect(relErr(gb, reference(a, [1, 6, 5], dy, [1, 6, 4], true, false).values)).toBeLessThan(1e-6);
   });
 });
