@@ -23,6 +23,8 @@ export interface RunOptions {
   seed: number;
   /** How the frozen base weights are stored under LoRA (f16: packed two to a word; default f32). */
   frozenDtype?: 'f32' | 'f16';
+  /** Recompute each block's activations in the backward (gradient checkpointing). */
+  gradientCheckpointing?: boolean;
   /** Also run this many steps and report the tensor count after step 10 and after the last one. */
   leakSteps?: number;
   /** In the leak check, cycle through batches of several sequence lengths (as real data does). */
@@ -186,7 +188,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
   /** One full training step; returns the loss (the caller disposes it). */
   const step = (batch?: Batch): tf.Scalar => {
     const { ids } = batch ?? batches[stepIndex++ % batches.length];
-    const { loss, grads } = lossAndGrads(model, ids, ids, trainables, { training: true });
+    const { loss, grads } = lossAndGrads(model, ids, ids, trainables, { training: true, checkpoint: opts.gradientCheckpointing });
     const norm = optimizer.clipAndApply(trainables, grads, opts.lr, opts.clip);
     tf.dispose([...grads.values(), norm]);
     return loss;
@@ -270,6 +272,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
         batch: dims.batch,
         seq: dims.seq,
         frozenDtype: opts.frozenDtype ?? 'f32',
+        gradientCheckpointing: opts.gradientCheckpointing,
       }).peakBytes,
       gpuBytesAllocated,
       tensorsBefore,

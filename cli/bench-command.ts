@@ -110,6 +110,7 @@ async function bench(argv: string[]) {
     'vary-lengths': { type: 'boolean' },
     'by-kernel': { type: 'boolean' },
     'frozen-dtype': { type: 'string' },
+    'gradient-checkpointing': { type: 'boolean' },
     'max-binding-mib': { type: 'string' },
   });
   const kernel = args.str('kernel');
@@ -154,6 +155,7 @@ async function bench(argv: string[]) {
     leakSteps,
     varyLengths,
     frozenDtype: frozenDtype as 'f32' | 'f16',
+    gradientCheckpointing: args.bool('gradient-checkpointing'),
     log,
   };
   log(`bench ${shapeName}: ${JSON.stringify(dims)}`);
@@ -176,6 +178,7 @@ async function bench(argv: string[]) {
     ...strip(main),
     dims,
     frozenDtype,
+    gradientCheckpointing: opts.gradientCheckpointing,
     steps,
     warmup,
   };

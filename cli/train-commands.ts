@@ -60,6 +60,7 @@ const TRAIN_FLAGS = {
   'checkpoint-every': { type: 'string' },
   'decay-norm-and-bias': { type: 'boolean' },
   'frozen-dtype': { type: 'string' },
+  'gradient-checkpointing': { type: 'boolean' },
   'max-binding-mib': { type: 'string' },
 } as const;
 
@@ -140,6 +141,7 @@ function configFrom(args: Parsed, base: TrainConfigInput = {}): TrainConfig {
   set('frozenDtype', frozenDtype as TrainConfig['frozenDtype'] | undefined);
   if (args.bool('train-on-prompt')) partial.trainOnPrompt = true;
   if (args.bool('decay-norm-and-bias')) partial.decayNormAndBias = true;
+  if (args.bool('gradient-checkpointing')) partial.gradientCheckpointing = true;
   if (args.str('steps') !== undefined && args.str('epochs') !== undefined) throw new UsageError('give --epochs or --steps, not both');
   return resolveTrainConfig(partial);
 }

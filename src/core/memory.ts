@@ -27,12 +27,14 @@ export interface MemoryInput {
   targets?: string[] | 'all-linear';
   batch: number;
   seq: number;
-  /** Storage of the frozen linear weights under LoRA (default f32). */
+  /** Storage of the frozen linear and vocabulary weights under LoRA (default f32). */
   frozenDtype?: 'f32' | 'f16';
+  /** Gradient checkpointing: a block keeps only its input for the backward, one block is recomputed at a time. */
+  gradientCheckpointing?: boolean;
 }
 
 export interface MemoryEstimate {
-  /** Base weights (f16 linear weights under LoRA with frozenDtype f16 count 2 bytes). */
+  /** Base weights (under LoRA with frozenDtype f16, linear and vocabulary weights count 2 bytes). */
   weightsBytes: number;
   /** The trained parameters: the LoRA matrices, or (full fine-tuning) every weight, already in weightsBytes. */
   trainableBytes: number;
@@ -50,16 +52,27 @@ export interface MemoryEstimate {
    */
   peakBytes: number;
   /**
-   * With f16 frozen weights, the f32 copy of one linear weight that its kernel decodes and frees again: real
-   * GPU memory on top of peakBytes, but inside a kernel, so tf.memory never counts it.
+   * With f16 frozen weights on the CPU backend, the f32 copy of the largest packed weight (the LM head, or
+   * a chunk of it) that a kernel decodes and frees again: memory on top of peakBytes that tf.memory never
+   * counts. Zero on WebGPU, whose matmul tiles read the f16 bits directly.
    */
-  decodeScratchBytes: number;
-  /** The largest single buffer, which WebGPU's maxStorageBufferBindingSize limits (see largestBindingName). */
+  cpuDecodeScratchBytes: number;
+  /** The largest single buffer without a binding limit (see largestBindingName). */
   largestBindingBytes: number;
   largestBindingName: string;
+  /**
+   * The largest buffer the engine cannot split under WebGPU's maxStorageBufferBindingSize (vocabulary weights
+   * go in row chunks and the LM head's logits in row blocks, so neither counts): what decides whether a
+   * model fits an adapter.
+   */
+  largestUnsplitBytes: number;
+  largestUnsplitName: string;
 }
 
 const F32 = 4;
+
+/** The recomputing LM head's row-block budget (train/loss.ts's RECOMPUTE_BLOCK_BYTES; kept here free of tfjs). */
+const RECOMPUTE_BLOCK_BYTES = 64 * 2 ** 20;
 
 /**
  * Floats per token per layer kept through the backward, and per token outside the layers, as measured with
@@ -73,7 +86,8 @@ const PER_TOKEN = {
 
 /**
  * Vocabulary-sized weights the tape keeps a copy of (the embedding for its gather, the head for its matmul),
- * trained or not; and, when the embedding trains, its two partial gradients (gather and head) before the sum.
+ * trained or not (none when they are packed f16: their gather and head kernels save nothing of the weight);
+ * and, when the embedding trains, its two partial gradients (gather and head) before the sum.
  */
 const SAVED_EMBEDDING_COPIES = 2;
 const EMBEDDING_GRAD_COPIES = 2;
@@ -116,19 +130,23 @@ function targeted(c: MemoryModelShape, targets: string[] | 'all-linear', name: s
   return targets.some((t) => path === t || path.endsWith(`.${t}`));
 }
 
-/** Parameters: linear weights (all layers), the rest (embeddings, head, norms, biases). */
-export function parameterCounts(c: MemoryModelShape): { linear: number; other: number; embedding: number } {
+/**
+ * Parameters: linear weights (all layers), vocabulary weights (the token embedding and an untied LM head),
+ * the rest (position embeddings, norms, biases), and the token embedding alone.
+ */
+export function parameterCounts(c: MemoryModelShape): { linear: number; vocab: number; other: number; embedding: number } {
   const d = c.hiddenSize;
   const linear = c.numLayers * layerLinears(c).reduce((n, m) => n + m.inFeatures * m.outFeatures, 0);
   const embedding = c.vocabSize * d;
-  let other = embedding + (c.tieWordEmbeddings ? 0 : c.vocabSize * d);
+  const vocab = embedding + (c.tieWordEmbeddings ? 0 : c.vocabSize * d);
+  let other = 0;
   if (c.modelType === 'gpt2') {
     other += c.maxPositions * d + 2 * d; // positions, final LayerNorm
     other += c.numLayers * (4 * d + 3 * d + d + c.intermediateSize + d); // LayerNorms and biases
   } else {
     other += d + c.numLayers * 2 * d; // RMSNorm weights
   }
-  return { linear, other, embedding };
+  return { linear, vocab, other, embedding };
 }
 
 export function loraParameterCount(c: MemoryModelShape, r: number, targets: string[] | 'all-linear' = 'all-linear'): number {
@@ -146,29 +164,47 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const I = c.intermediateSize;
   const kv = c.numKvHeads * c.headDim;
   const tokens = x.batch * Math.min(x.seq, c.maxPositions);
-  const { linear, other, embedding } = parameterCounts(c);
+  const { linear, vocab, other, embedding } = parameterCounts(c);
 
-  const weightsBytes = other * F32 + linear * (f16 ? 2 : F32);
-  const trained = lora ? loraParameterCount(c, x.loraR, x.targets ?? 'all-linear') : linear + other;
+  const weightsBytes = other * F32 + (linear + vocab) * (f16 ? 2 : F32);
+  const trained = lora ? loraParameterCount(c, x.loraR, x.targets ?? 'all-linear') : linear + vocab + other;
   const trainableBytes = trained * F32;
   const gradBytes = trained * F32 + (lora ? 0 : EMBEDDING_GRAD_COPIES * embedding * F32);
   const optimizerBytes = 2 * trained * F32;
   const k = PER_TOKEN[c.modelType === 'gpt2' ? 'gpt2' : 'llama'];
-  const activationBytes =
-    tokens * F32 * (c.numLayers * (k.layerD * d + k.layerI * I + k.layerKv * kv) + k.d * d) + SAVED_EMBEDDING_COPIES * embedding * F32;
-  const logitsBytes = tokens * F32 * k.logits * c.vocabSize;
-  const decodeScratchBytes = f16 ? Math.max(...layerLinears(c).map((m) => m.inFeatures * m.outFeatures)) * F32 : 0;
+  const perLayer = k.layerD * d + k.layerI * I + k.layerKv * kv;
+  const ckpt = !!x.gradientCheckpointing;
+  // Checkpointed: every block's input [B, T, d], plus the block being recomputed: its tape and, while its
+  // backward runs, about as much again in gradients of its intermediates (measured: 1.8 blocks' worth).
+  const layersFloats = ckpt ? c.numLayers * d + 2 * perLayer : c.numLayers * perLayer;
+  const activationBytes = tokens * F32 * (layersFloats + k.d * d) + (f16 ? 0 : SAVED_EMBEDDING_COPIES * embedding * F32);
+  // Checkpointed, the head's logits are recomputed one row block (≤ 64 MiB) at a time: a few block-sized
+  // temporaries (measured: about three) instead of the [N, V] logits kept several times.
+  const blockRows = Math.max(1, Math.min(tokens, Math.floor(RECOMPUTE_BLOCK_BYTES / (F32 * c.vocabSize))));
+  const logitsBytes = ckpt ? blockRows * F32 * 3 * c.vocabSize : tokens * F32 * k.logits * c.vocabSize;
+  const cpuDecodeScratchBytes = f16 ? Math.max(embedding, ...layerLinears(c).map((m) => m.inFeatures * m.outFeatures)) * F32 : 0;
   const resident = weightsBytes + (lora ? trainableBytes : 0) + optimizerBytes;
-  const backward = gradBytes + activationBytes + logitsBytes;
+  // Checkpointed, the head's backward (logits temporaries) ends before the first block is recomputed: the
+  // peak has one or the other on top of the stored block inputs, not both.
+  const recomputedBlock = tokens * F32 * 2 * perLayer;
+  const backward = ckpt
+    ? gradBytes + activationBytes - recomputedBlock + Math.max(recomputedBlock, logitsBytes)
+    : gradBytes + activationBytes + logitsBytes;
   const update = 4 * trained * F32; // gradients + the new parameters, m and v before they replace the old
   const peakBytes = resident + Math.max(backward, update);
 
-  const buffers: [string, number][] = [
-    [`the token embedding [${c.vocabSize} × ${d}]`, embedding * F32],
-    [`the logits of one batch [${x.batch} × ${Math.min(x.seq, c.maxPositions)} × ${c.vocabSize}]`, tokens * c.vocabSize * F32],
+  const unsplit: [string, number][] = [
     [`an MLP weight [${I} × ${d}]`, I * d * (f16 ? 2 : F32)],
+    [`the MLP activations of one batch [${tokens} × ${I}]`, tokens * I * F32],
   ];
-  const [largestBindingName, largestBindingBytes] = buffers.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const buffers: [string, number][] = [
+    [`the token embedding [${c.vocabSize} × ${d}]`, embedding * (f16 ? 2 : F32)],
+    [`the logits of one batch [${x.batch} × ${Math.min(x.seq, c.maxPositions)} × ${c.vocabSize}]`, tokens * c.vocabSize * F32],
+    ...unsplit,
+  ];
+  const largest = (list: [string, number][]) => list.reduce((a, b) => (b[1] > a[1] ? b : a));
+  const [largestBindingName, largestBindingBytes] = largest(buffers);
+  const [largestUnsplitName, largestUnsplitBytes] = largest(unsplit);
   return {
     weightsBytes,
     trainableBytes,
@@ -177,8 +213,10 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
     activationBytes,
     logitsBytes,
     peakBytes,
-    decodeScratchBytes,
+    cpuDecodeScratchBytes,
     largestBindingBytes,
     largestBindingName,
+    largestUnsplitBytes,
+    largestUnsplitName,
   };
 }

@@ -49,6 +49,26 @@ describe('whetstone train', () => {
     expectCliError(whetstone(['train', '--model', llama, '--data', other, '--resume', path.join(part, 'state.whetstone'), '--steps', '4', '--out', rest, '--backend', 'cpu']), /not the data the state was trained on/);
   });
 
+  it('--gradient-checkpointing and --frozen-dtype f16 train with the losses of a plain run (dropout on); the state keeps the setting', async () => {
+    const plain = path.join(dir, 'plain');
+    const ckpt = path.join(dir, 'ckpt');
+    const f16 = path.join(dir, 'ckpt-f16');
+    const args = [...common, '--steps', '3', '--dropout', '0.1', '--model-dropout', '0.1'];
+    expect(whetstone(['train', ...args, '--out', plain]).code).toBe(0);
+    const r = whetstone(['train', ...args, '--gradient-checkpointing', '--out', ckpt]);
+    expect(r.code, r.stderr).toBe(0);
+    const [a, b] = [stepLosses(plain), stepLosses(ckpt)];
+    expect(b).toHaveLength(3);
+    for (let i = 0; i < 3; i++) expect(Math.abs(b[i] - a[i]), `step ${i + 1}`).toBeLessThanOrEqual(1e-5 * a[i]);
+    const r16 = whetstone(['train', ...args, '--gradient-checkpointing', '--frozen-dtype', 'f16', '--out', f16]);
+    expect(r16.code, r16.stderr).toBe(0);
+    const c = stepLosses(f16);
+    for (let i = 0; i < 3; i++) expect(Math.abs(c[i] - a[i]), `f16 step ${i + 1}`).toBeLessThanOrEqual(1e-2 * a[i]);
+    const recipe = path.join(dir, 'ckpt-recipe');
+    expect(whetstone(['export', '--state', path.join(ckpt, 'state.whetstone'), '--format', 'recipe', '--out', recipe, '--data', data]).code).toBe(0);
+    expect(fs.readFileSync(path.join(recipe, 'train.py'), 'utf8')).toMatch(/^GRADIENT_CHECKPOINTING = True/m);
+  });
+
   it('exports a state as PEFT, merged and recipe; eval reports loss, perplexity and accuracy', () => {
     const state = path.join(dir, 'one', 'state.whetstone');
     const peft = whetstone(['export', '--state', state, '--format', 'peft', '--out', path.join(dir, 'x-peft')]);

@@ -251,6 +251,7 @@ function trainPy(s: Settings): string {
     `MAX_GRAD_NORM = ${py(c.clip, 'clip')}  # 0: no clipping`,
     `BATCH_SIZE = ${py(c.batchSize, 'batch size')}  # per device`,
     `GRAD_ACCUM = ${py(c.gradAccum, 'gradient accumulation')}`,
+    `GRADIENT_CHECKPOINTING = ${py(c.gradientCheckpointing)}  # recompute activations in the backward (less memory)`,
     `MAX_LENGTH = ${py(c.maxLength, 'max length')}  # the sequences are already cut to it`,
     `NUM_EPOCHS = ${py(c.epochs, 'epochs')}`,
     `MAX_STEPS = ${py(c.steps, 'steps')}  # None: NUM_EPOCHS decides`,
@@ -375,6 +376,7 @@ def training_arguments(has_eval):
         per_device_train_batch_size=BATCH_SIZE,
         per_device_eval_batch_size=BATCH_SIZE,
         gradient_accumulation_steps=GRAD_ACCUM,
+        gradient_checkpointing=GRADIENT_CHECKPOINTING,
         num_train_epochs=NUM_EPOCHS,
         max_steps=MAX_STEPS if MAX_STEPS is not None else -1,
         optim="adamw_torch",
@@ -410,6 +412,9 @@ def training_arguments(has_eval):
         args.update(save_strategy="steps", save_steps=SAVE_EVERY, save_total_limit=2)
     else:
         args["save_strategy"] = "no"
+    if GRADIENT_CHECKPOINTING and "gradient_checkpointing_kwargs" in params:
+        # Non-reentrant: with a frozen embedding (LoRA) the reentrant variant would see no input needing gradients.
+        args["gradient_checkpointing_kwargs"] = {"use_reentrant": False}
     if METHOD == "lora":
         args["ddp_find_unused_parameters"] = False  # the frozen base has no gradients
     return TrainingArguments(**args), early_stopping
@@ -579,6 +584,7 @@ function axolotlYaml(s: Settings, shape: Shape): string {
     '',
     `micro_batch_size: ${y(c.batchSize, 'batch size')}`,
     `gradient_accumulation_steps: ${y(c.gradAccum, 'gradient accumulation')}`,
+    `gradient_checkpointing: ${y(c.gradientCheckpointing)}`,
     c.steps !== null ? `max_steps: ${y(c.steps, 'steps')}` : `num_epochs: ${y(c.epochs, 'epochs')}`,
     'optimizer: adamw_torch',
     'adam_beta1: 0.9',

@@ -117,6 +117,69 @@ defineKernel<{ shape: number[] }>({
   webgpu: ({ bits }, backend, { shape }) => unpackWebGpu(backend, bits, shape),
 });
 
+interface GatherAttrs {
+  /** The weight's row width. */
+  d: number;
+  /** The first vocabulary id this weight (a row chunk) holds, and how many rows it has. */
+  offset: number;
+  rows: number;
+}
+
+/** Row ids[i] − offset of a packed [rows, d] weight, or zeros when the id is not in it. ids [n] → [n, d]. */
+function gatherCpu(backend: CpuBackendLike, bits: tf.TensorInfo, ids: tf.TensorInfo, { d, offset, rows }: GatherAttrs): tf.TensorInfo {
+  const words = i32(backend, bits);
+  const half = new Uint16Array(words.buffer, words.byteOffset, words.length * 2);
+  const idv = i32(backend, ids);
+  const out = new Float32Array(idv.length * d);
+  for (let i = 0; i < idv.length; i++) {
+    const r = idv[i] - offset;
+    if (r >= 0 && r < rows) out.set(f16ToF32(half.subarray(r * d, (r + 1) * d)), i * d);
+  }
+  return backend.makeTensorInfo([idv.length, d], 'float32', out);
+}
+
+function gatherWebGpu(backend: WebGpuBackendLike, bits: tf.TensorInfo, ids: tf.TensorInfo, { d, offset, rows }: GatherAttrs): tf.TensorInfo {
+  const n = sizeOf(ids.shape);
+  const program = elementwise(
+    'gather_f16',
+    ['bits', 'ids'],
+    [n, d],
+    `
+    let r = ids[index / uniforms.d] - uniforms.rowStart;
+    var v = 0.0;
+    if (r >= 0 && r < uniforms.rowCount) {
+      let e = r * uniforms.d + index % uniforms.d;
+      let w = unpack2x16float(bitcast<u32>(bits[e / 2]));
+      v = select(w.x, w.y, (e & 1) == 1);
+    }
+    result[index] = v;`,
+    'd : i32, rowStart : i32, rowCount : i32,',
+  );
+  const u = (v: number) => ({ type: 'int32' as const, data: [v] });
+  return run(backend, program, [bits, ids], [u(d), u(offset), u(rows)]);
+}
+
+// No gradient: a packed weight is frozen and ids are integers.
+defineKernel<GatherAttrs>({
+  name: 'WhetGatherF16',
+  cpu: ({ bits, ids }, backend, attrs) => gatherCpu(backend, bits, ids, attrs),
+  webgpu: ({ bits, ids }, backend, attrs) => gatherWebGpu(backend, bits, ids, attrs),
+});
+
+/**
+ * Rows `ids` of a packed weight [rows, d] that holds vocabulary ids offset..offset+rows−1 (a row chunk, or
+ * the whole with offset 0), decoded to f32; ids outside it give zero rows. ids [...] int32 → [..., d].
+ */
+export function gatherPacked(w: PackedWeight, ids: tf.Tensor, offset = 0): tf.Tensor {
+  const [rows, d] = w.shape;
+  const flat = ids.reshape([-1]);
+  const out = runKernel<tf.Tensor>('WhetGatherF16', { bits: w.bits, ids: flat }, { d, offset, rows });
+  flat.dispose();
+  const shaped = out.reshape([...ids.shape, d]);
+  out.dispose();
+  return shaped;
+}
+
 /** x (f32, any shape) → its values as f16 bits, int32 [ceil(size / 2)]. */
 export function packF16(x: tf.Tensor): tf.Tensor1D {
   return runKernel<tf.Tensor1D>('WhetPackF16', { x });

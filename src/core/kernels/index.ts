@@ -8,7 +8,7 @@ export { setFusedKernels, fusedKernelsEnabled, withPlainOps } from './switch';
 export { fusedLayerNorm, fusedRmsNorm } from './norms';
 export { fusedGeluNew, fusedBiasGeluNew, fusedSiluGate, fusedBiasAdd } from './activations';
 export { fusedLinear } from './linear';
-export { packF16, unpackF16, packWeight, isPacked, type PackedWeight } from './f16';
+export { packF16, unpackF16, packWeight, isPacked, gatherPacked, type PackedWeight } from './f16';
 export { fusedSplitHeads, fusedMergeHeads, fusedRope, fusedAttention } from './attention';
 export { fusedCausalLmLoss, fusedHeadChunkStats } from './cross-entropy';
 export { fusedGlobalNorm, fusedClipScale, fusedAdamW, type AdamWStep } from './optimizer';

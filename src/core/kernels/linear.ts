@@ -34,20 +34,30 @@ interface LinearAttrs {
   packedShape?: number[];
 }
 
-/** W as f32: the input itself, or (packed) a decoded copy the caller frees with `release`. */
-function weightOf(name: BackendName, backend: Backend, w: Info, a: LinearAttrs): Info {
-  return a.packedShape ? unpackInfo(name, backend, w, a.packedShape) : w;
-}
-
-function release(backend: Backend, w: Info, a: LinearAttrs): void {
-  if (a.packedShape) disposeInfos(backend, w);
-}
-
-// On webgpu the tiled program (matmul.ts); `bias` is a [out] vector or a full [N, out] matrix (the LoRA sum).
-function matmul(name: BackendName, backend: Backend, a: Info, b: Info, transposeA: boolean, transposeB: boolean, bias?: Info): Info {
+/**
+ * op(a) op(b) (+ bias): on webgpu the tiled program (matmul.ts), which also reads a packed f16 `b` (logical
+ * shape `packedB`) directly; elsewhere tfjs's matmul, on a decoded f32 copy of a packed `b` that is freed
+ * again. `bias` is a [out] vector or a full [N, out] matrix (the LoRA sum).
+ */
+function matmul(
+  name: BackendName,
+  backend: Backend,
+  a: Info,
+  b: Info,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias?: Info,
+  packedB?: number[],
+): Info {
   if (name === 'webgpu') {
-    const o = { transposeA, transposeB, ...(bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {}) };
+    const o = { transposeA, transposeB, packedShapeB: packedB, ...(bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {}) };
     if (tiledMatMulSupports(a, b, o)) return tiledMatMulWebGpu(backend, a, b, o);
+  }
+  if (packedB) {
+    const w = unpackInfo(name, backend, b, packedB);
+    const out = matmul(name, backend, a, w, transposeA, transposeB, bias);
+    disposeInfos(backend, w);
+    return out;
   }
   if (!bias) return callKernel(name, backend, 'BatchMatMul', { a, b }, { transposeA, transposeB });
   return callKernel(name, backend, '_FusedMatMul', { a, b, bias }, { transposeA, transposeB, activation: 'linear', leakyreluAlpha: 0 });
@@ -75,9 +85,7 @@ function columnSum(name: BackendName, backend: Backend, x: Info): Info {
 
 function forward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs, name: BackendName): Info {
   const { x, bias, loraA, loraB } = inputs;
-  const w = weightOf(name, backend, inputs.w, a);
-  const y = matmul(name, backend, x, w, false, !a.conv1d, a.hasBias ? bias : undefined);
-  release(backend, w, a);
+  const y = matmul(name, backend, x, inputs.w, false, !a.conv1d, a.hasBias ? bias : undefined, a.packedShape);
   if (!loraA) return y;
   const down = matmul(name, backend, x, loraA, false, true); // [N, r]
   const downS = scaled(name, backend, down, a.scale);
@@ -90,9 +98,7 @@ function backward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs
   const { dy, x, loraA, loraB } = inputs;
   const dW = () => (a.conv1d ? matmul(name, backend, x, dy, true, false) : matmul(name, backend, dy, x, true, false));
   if (a.onlyW) return [dW()];
-  const w = weightOf(name, backend, inputs.w, a);
-  let dx = matmul(name, backend, dy, w, false, a.conv1d); // [N, in]
-  release(backend, w, a);
+  let dx = matmul(name, backend, dy, inputs.w, false, a.conv1d, undefined, a.packedShape); // [N, in]
   const outs: Info[] = [];
   if (a.needW) outs.push(dW());
   if (a.hasBias) outs.push(columnSum(name, backend, dy));

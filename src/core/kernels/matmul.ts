@@ -11,6 +11,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { run, sizeOf, type WebGpuBackendLike, type WebGpuProgram } from './backend-util';
 import { callKernel, defineComposite, disposeInfos, reshaped, runKernel, type Backend, type BackendName } from './register';
+import { unpackInfo } from './f16';
 
 type Info = tf.TensorInfo;
 
@@ -21,6 +22,11 @@ export interface MatMulOptions {
   bias?: Info;
   /** [M, N] (added to every batch) or [B, M, N]: the full-matrix "bias" of tfjs's _FusedMatMul. */
   addend?: Info;
+  /**
+   * B is a frozen weight of this (logical, 2D) shape stored as f16 bits two to an int32 (f16.ts); the
+   * tile loads decode it, so no f32 copy of the weight is ever made.
+   */
+  packedShapeB?: number[];
 }
 
 /** A tile shape: a WX×WY grid of threads, each computing 4×4 outputs, stepping TK along the inner dimension. */
@@ -48,6 +54,8 @@ interface Spec extends Tiling {
   fitK: boolean;
   bias: boolean;
   addend: boolean;
+  /** B holds f16 bits, two to a word (scalar loads through halfB). */
+  packedB: boolean;
 }
 
 /** What tfjs-backend-webgpu also reads: per-input vec widths, the output's, and a 3D dispatch layout. */
@@ -93,7 +101,7 @@ function shaderKey(s: Spec): string {
   const f = (b: boolean) => (b ? 1 : 0);
   return (
     `whet_mm_${s.wx}x${s.wy}x${s.tk}_t${f(s.tA)}${f(s.tB)}_v${f(s.vecA)}${f(s.vecB)}${f(s.vecC)}` +
-    `_fit${f(s.fitM)}${f(s.fitN)}${f(s.fitK)}_e${f(s.bias)}${f(s.addend)}`
+    `_fit${f(s.fitM)}${f(s.fitN)}${f(s.fitK)}_e${f(s.bias)}${f(s.addend)}_p${f(s.packedB)}`
   );
 }
 
@@ -181,6 +189,17 @@ function loadA(s: Spec): string {
   );
 }
 
+/** Element i of B: a plain load, or the half i of the packed words. */
+function bAt(s: Spec, i: string): string {
+  return s.packedB ? `halfB(${i})` : `B[${i}]`;
+}
+
+const HALF_B_WGSL = `
+  fn halfB(i : i32) -> f32 {
+    let w = unpack2x16float(bitcast<u32>(B[i / 2]));
+    return select(w.x, w.y, (i & 1) == 1);
+  }`;
+
 function loadB(s: Spec): string {
   const wg = s.wx * s.wy;
   const tn = 4 * s.wx;
@@ -212,7 +231,7 @@ function loadB(s: Spec): string {
       let gn = tileN + c;
       var v = 0.0;
       if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
-        v = B[offB + gk * uniforms.nDim + gn];
+        v = ${bAt(s, 'offB + gk * uniforms.nDim + gn')};
       }
       Bs[kk * TN4 + c / 4][c % 4] = v;`,
     );
@@ -247,7 +266,7 @@ function loadB(s: Spec): string {
       let gk = k0 + kk;
       var v = 0.0;
       if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
-        v = B[offB + gn * uniforms.kDim + gk];
+        v = ${bAt(s, 'offB + gn * uniforms.kDim + gk')};
       }
       Bs[kk * TN4 + c / 4][c % 4] = v;`,
   );
@@ -300,7 +319,7 @@ function userCode(s: Spec): string {
       ? `var bv = vec4<f32>(0.0);\n    if (colBase < uniforms.nDim) { bv = bias[colBase / 4]; }`
       : `var bv = vec4<f32>(0.0);\n    for (var j = 0; j < 4; j++) { if (colBase + j < uniforms.nDim) { bv[j] = bias[colBase + j]; } }`;
   }
-  return `
+  return `${s.packedB ? HALF_B_WGSL : ''}
   const TM4 : i32 = ${tm / 4};
   const TN4 : i32 = ${tn / 4};
   var<workgroup> As : array<vec4<f32>, ${(tm * s.tk) / 4}>;
@@ -361,10 +380,11 @@ function tiling(batch: number, m: number, n: number): Tiling {
 
 /** Whether the tiled kernel takes these operands (float32, batch dimensions that flatten and broadcast). */
 export function tiledMatMulSupports(a: Info, b: Info, o: MatMulOptions = {}): boolean {
-  const ts = [a, b, o.bias, o.addend].filter((t): t is Info => !!t);
+  const ts = [a, o.packedShapeB ? undefined : b, o.bias, o.addend].filter((t): t is Info => !!t);
   if (ts.some((t) => t.dtype !== 'float32')) return false;
+  if (o.packedShapeB && (b.dtype !== 'int32' || o.packedShapeB.length !== 2)) return false;
   try {
-    const d = dims(a, b, !!o.transposeA, !!o.transposeB);
+    const d = dims(a, logicalB(b, o), !!o.transposeA, !!o.transposeB);
     if (o.bias && sizeOf(o.bias.shape) !== d.n) return false;
     if (o.addend) {
       const size = sizeOf(o.addend.shape);
@@ -376,11 +396,17 @@ export function tiledMatMulSupports(a: Info, b: Info, o: MatMulOptions = {}): bo
   }
 }
 
+/** B as the matmul sees it: itself, or (packed) a stand-in with the weight's logical shape. */
+function logicalB(b: Info, o: MatMulOptions): Info {
+  return o.packedShapeB ? { ...b, shape: o.packedShapeB, dtype: 'float32' } : b;
+}
+
 /** op(A) op(B) (+ bias) (+ addend) on the webgpu backend through the tiled program. */
 export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, o: MatMulOptions = {}): Info {
   const tA = !!o.transposeA;
   const tB = !!o.transposeB;
-  const d = dims(a, b, tA, tB);
+  const packedB = !!o.packedShapeB;
+  const d = dims(a, logicalB(b, o), tA, tB);
   const { batch, m, n, k } = d;
   if (batch * m * n === 0) return backend.makeTensorInfo(d.outShape, 'float32', new Float32Array(0));
   const t = tiling(batch, m, n);
@@ -389,16 +415,18 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
     tA,
     tB,
     vecA: (tA ? m : k) % 4 === 0,
-    vecB: (tB ? k : n) % 4 === 0,
+    vecB: !packedB && (tB ? k : n) % 4 === 0,
     vecC: n % 4 === 0,
     fitM: m % (4 * t.wy) === 0,
     fitN: n % (4 * t.wx) === 0,
     fitK: k % t.tk === 0,
     bias: !!o.bias,
     addend: !!o.addend,
+    packedB,
   };
   const names = ['A', 'B'];
-  const inputs = [reshaped(a, [d.batchA, tA ? k : m, tA ? m : k]), reshaped(b, [d.batchB, tB ? n : k, tB ? k : n])];
+  // The packed words keep their own (flat) shape: only the program's index arithmetic sees [K, N] / [N, K].
+  const inputs = [reshaped(a, [d.batchA, tA ? k : m, tA ? m : k]), packedB ? b : reshaped(b, [d.batchB, tB ? n : k, tB ? k : n])];
   if (o.bias) {
     names.push('bias');
     inputs.push(reshaped(o.bias, [n]));
@@ -434,26 +462,40 @@ function tfjsMatMul(name: BackendName, backend: Backend, a: Info, b: Info, o: Ma
 interface MatMulAttrs {
   transposeA: boolean;
   transposeB: boolean;
+  packedShapeB?: number[];
 }
 
 defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) => {
-  const o: MatMulOptions = { transposeA: attrs.transposeA, transposeB: attrs.transposeB, bias: inputs.bias, addend: inputs.addend };
+  const o: MatMulOptions = {
+    transposeA: attrs.transposeA,
+    transposeB: attrs.transposeB,
+    bias: inputs.bias,
+    addend: inputs.addend,
+    packedShapeB: attrs.packedShapeB,
+  };
   if (name === 'webgpu' && tiledMatMulSupports(inputs.a, inputs.b, o)) return tiledMatMulWebGpu(backend, inputs.a, inputs.b, o);
-  return tfjsMatMul(name, backend, inputs.a, inputs.b, o);
+  if (!attrs.packedShapeB) return tfjsMatMul(name, backend, inputs.a, inputs.b, o);
+  const b = unpackInfo(name, backend, inputs.b, attrs.packedShapeB);
+  const out = tfjsMatMul(name, backend, inputs.a, b, o);
+  disposeInfos(backend, b);
+  return out;
 });
 
 /**
  * op(a) op(b) (+ bias [N]) (+ addend [M, N] or [B, M, N]) as one kernel: the tiled program on webgpu, tfjs's
  * matmul on cpu. a [..., M, K] (or [..., K, M] with transposeA), b [..., K, N] (or [..., N, K]). Forward
  * only: no gradient is registered (linear.ts calls the program inside its own differentiable kernels).
+ * `packedShapeB`: b is a packed f16 weight of that shape (f16.ts), read in place on webgpu.
  */
 export function tiledMatMul(
   a: tf.Tensor,
   b: tf.Tensor,
-  opts: { transposeA?: boolean; transposeB?: boolean; bias?: tf.Tensor; addend?: tf.Tensor } = {},
+  opts: { transposeA?: boolean; transposeB?: boolean; bias?: tf.Tensor; addend?: tf.Tensor; packedShapeB?: number[] } = {},
 ): tf.Tensor {
   const inputs: Record<string, tf.Tensor> = { a, b };
   if (opts.bias) inputs.bias = opts.bias;
   if (opts.addend) inputs.addend = opts.addend;
-  return runKernel<tf.Tensor>('WhetMatMul', inputs, { transposeA: !!opts.transposeA, transposeB: !!opts.transposeB });
+  const attrs: Record<string, unknown> = { transposeA: !!opts.transposeA, transposeB: !!opts.transposeB };
+  if (opts.packedShapeB) attrs.packedShapeB = opts.packedShapeB;
+  return runKernel<tf.Tensor>('WhetMatMul', inputs, attrs);
 }

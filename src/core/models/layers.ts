@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { LoraAdapter } from '../lora';
 import * as fk from '../kernels'; // [fused kernels]
+import { recomputed } from './recompute';
 
 export interface ForwardOptions {
   /** [B, S] 1 for real tokens, 0 for padding, over past + new positions. */
@@ -14,6 +15,8 @@ export interface ForwardOptions {
   nextSeed?: () => number;
   /** Key/value cache for incremental decoding; updated in place. */
   cache?: KVCache;
+  /** Gradient checkpointing: each block's activations are recomputed in the backward (training only). */
+  checkpoint?: boolean;
 }
 
 /** Per-layer keys and values of the positions already seen: [B, K, S, D] each. */
@@ -52,6 +55,33 @@ export interface LinearContext {
   packed?: Map<string, fk.PackedWeight>;
   adapter: LoraAdapter | null;
   opts: ForwardOptions;
+}
+
+/** The trained tensors of one block (names starting with `prefix`): its trainable base weights and LoRA matrices. */
+export function trainedIn(ctx: LinearContext, prefix: string): tf.Tensor[] {
+  const trains = (v: tf.Tensor) => !(v instanceof tf.Variable) || v.trainable;
+  const out: tf.Tensor[] = [];
+  for (const [name, v] of ctx.params) if (v.trainable && name.startsWith(prefix)) out.push(v);
+  for (const [path, l] of ctx.adapter?.layers ?? []) if (path.startsWith(prefix)) out.push(...[l.A, l.B].filter(trains));
+  return out;
+}
+
+/**
+ * One block applied to x: directly, or (training with opts.checkpoint, no cache) with its activations
+ * recomputed in the backward (recompute.ts). `prefix` names the block's parameters ("model.layers.3.");
+ * `consts` are the shared tensors it reads (RoPE tables, attention bias), handed back to `block`.
+ */
+export function eachLayer<C extends tf.Tensor[]>(
+  ctx: LinearContext,
+  prefix: string,
+  x: tf.Tensor3D,
+  consts: C,
+  block: (ctx: LinearContext, x: tf.Tensor3D, consts: C) => tf.Tensor3D,
+): tf.Tensor3D {
+  const { opts } = ctx;
+  if (!(opts.checkpoint && opts.training) || opts.cache) return block(ctx, x, consts);
+  const run = (xi: tf.Tensor, cs: tf.Tensor[], o: ForwardOptions) => block({ ...ctx, opts: o }, xi as tf.Tensor3D, cs as C);
+  return recomputed(run, x, consts, trainedIn(ctx, prefix), opts) as tf.Tensor3D;
 }
 
 export function param(ctx: { params: Map<string, tf.Variable> }, name: string): tf.Variable {

@@ -3,7 +3,19 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../hf-config';
 import type { ModelFamily, LinearModule } from './family';
-import { applyRope, attention, attentionBias, linear, param, rmsNorm, ropeTables, siluGate, splitHeads, type LinearContext } from './layers';
+import {
+  applyRope,
+  attention,
+  attentionBias,
+  eachLayer,
+  linear,
+  param,
+  rmsNorm,
+  ropeTables,
+  siluGate,
+  splitHeads,
+  type LinearContext,
+} from './layers';
 import { gatherRows, rowChunks } from './vocab-chunks';
 
 function parameterShapes(c: ModelConfig): Map<string, number[]> {
@@ -25,7 +37,10 @@ function parameterShapes(c: ModelConfig): Map<string, number[]> {
     m.set(`${l}.mlp.gate_proj.weight`, [c.intermediateSize, d]);
     m.set(`${l}.mlp.up_proj.weight`, [c.intermediateSize, d]);
     m.set(`${l}.mlp.down_proj.weight`, [d, c.intermediateSize]);
-    if (c.mlpBias) m.set(`${l}.mlp.gate_proj.bias`, [c.intermediateSize]).set(`${l}.mlp.up_proj.bias`, [c.intermediateSize]).set(`${l}.mlp.down_proj.bias`, [d]);
+    if (c.mlpBias)
+      m.set(`${l}.mlp.gate_proj.bias`, [c.intermediateSize])
+        .set(`${l}.mlp.up_proj.bias`, [c.intermediateSize])
+        .set(`${l}.mlp.down_proj.bias`, [d]);
   }
   m.set('model.norm.weight', [d]);
   if (!c.tieWordEmbeddings) m.set('lm_head.weight', [c.vocabSize, d]);
@@ -55,37 +70,47 @@ function canonicalName(name: string): string | null {
   return name.endsWith('rotary_emb.inv_freq') ? null : name;
 }
 
+/** Decoder layer i: x [B, T, d] → [B, T, d]; cos/sin [T, D], bias [B|1, 1, T, S]. */
+function layer(
+  c: ModelConfig,
+  ctx: LinearContext,
+  i: number,
+  x: tf.Tensor3D,
+  [cos, sin, bias]: [tf.Tensor2D, tf.Tensor2D, tf.Tensor4D],
+): tf.Tensor3D {
+  const [b, t, d] = x.shape;
+  const { numHeads: nh, numKvHeads: nkv, headDim: hd } = c;
+  const { opts } = ctx;
+  const l = `model.layers.${i}`;
+  // attention: RMSNorm → q,k,v → RoPE on q,k → GQA attend → o_proj
+  const a = rmsNorm(x, param(ctx, `${l}.input_layernorm.weight`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
+  const q = splitHeads(linear(ctx, `${l}.self_attn.q_proj`, a, false, c.qkvBias), b, t, nh, hd); // [B, H, T, D]
+  let k = splitHeads(linear(ctx, `${l}.self_attn.k_proj`, a, false, c.qkvBias), b, t, nkv, hd); // [B, K, T, D]
+  let v = splitHeads(linear(ctx, `${l}.self_attn.v_proj`, a, false, c.qkvBias), b, t, nkv, hd);
+  k = applyRope(k, cos, sin);
+  if (opts.cache) [k, v] = opts.cache.append(i, k, v);
+  const y = attention(applyRope(q, cos, sin), k, v, bias, c.dropout.attention, opts); // [B, T, H·D]
+  const o = linear(ctx, `${l}.self_attn.o_proj`, y.reshape([b * t, nh * hd]) as tf.Tensor2D, false, c.oBias);
+  x = tf.add(x, o.reshape([b, t, d])) as tf.Tensor3D;
+  // MLP: RMSNorm → down(silu(gate(x)) · up(x))
+  const m = rmsNorm(x, param(ctx, `${l}.post_attention_layernorm.weight`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
+  const gate = linear(ctx, `${l}.mlp.gate_proj`, m, false, c.mlpBias);
+  const up = linear(ctx, `${l}.mlp.up_proj`, m, false, c.mlpBias);
+  const down = linear(ctx, `${l}.mlp.down_proj`, siluGate(gate, up) as tf.Tensor2D, false, c.mlpBias);
+  return tf.add(x, down.reshape([b, t, d])) as tf.Tensor3D;
+}
+
 /** ids [B, T] → the final hidden states [B·T, d]. */
 function hidden(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor2D {
   const [b, t] = ids.shape;
   const d = c.hiddenSize;
-  const { numHeads: nh, numKvHeads: nkv, headDim: hd } = c;
   const { opts } = ctx;
   const past = opts.cache?.length ?? 0;
 
-  let x = gatherRows(rowChunks(ctx.params, 'model.embed_tokens.weight') as tf.Tensor2D[], ids) as tf.Tensor3D; // [B, T, d]
-  const { cos, sin } = ropeTables(past, t, hd, c.ropeTheta); // [T, D]
-  const bias = attentionBias(t, past, opts.attentionMask);
-
-  for (let i = 0; i < c.numLayers; i++) {
-    const l = `model.layers.${i}`;
-    // attention: RMSNorm → q,k,v → RoPE on q,k → GQA attend → o_proj
-    const a = rmsNorm(x, param(ctx, `${l}.input_layernorm.weight`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
-    const q = splitHeads(linear(ctx, `${l}.self_attn.q_proj`, a, false, c.qkvBias), b, t, nh, hd); // [B, H, T, D]
-    let k = splitHeads(linear(ctx, `${l}.self_attn.k_proj`, a, false, c.qkvBias), b, t, nkv, hd); // [B, K, T, D]
-    let v = splitHeads(linear(ctx, `${l}.self_attn.v_proj`, a, false, c.qkvBias), b, t, nkv, hd);
-    k = applyRope(k, cos, sin);
-    if (opts.cache) [k, v] = opts.cache.append(i, k, v);
-    const y = attention(applyRope(q, cos, sin), k, v, bias, c.dropout.attention, opts); // [B, T, H·D]
-    const o = linear(ctx, `${l}.self_attn.o_proj`, y.reshape([b * t, nh * hd]) as tf.Tensor2D, false, c.oBias);
-    x = tf.add(x, o.reshape([b, t, d])) as tf.Tensor3D;
-    // MLP: RMSNorm → down(silu(gate(x)) · up(x))
-    const m = rmsNorm(x, param(ctx, `${l}.post_attention_layernorm.weight`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
-    const gate = linear(ctx, `${l}.mlp.gate_proj`, m, false, c.mlpBias);
-    const up = linear(ctx, `${l}.mlp.up_proj`, m, false, c.mlpBias);
-    const down = linear(ctx, `${l}.mlp.down_proj`, siluGate(gate, up) as tf.Tensor2D, false, c.mlpBias);
-    x = tf.add(x, down.reshape([b, t, d])) as tf.Tensor3D;
-  }
+  let x = gatherRows(rowChunks(ctx.params, 'model.embed_tokens.weight', ctx.packed), ids) as tf.Tensor3D; // [B, T, d]
+  const { cos, sin } = ropeTables(past, t, c.headDim, c.ropeTheta); // [T, D]
+  const shared: [tf.Tensor2D, tf.Tensor2D, tf.Tensor4D] = [cos, sin, attentionBias(t, past, opts.attentionMask)];
+  for (let i = 0; i < c.numLayers; i++) x = eachLayer(ctx, `model.layers.${i}.`, x, shared, (lctx, xi, s) => layer(c, lctx, i, xi, s));
   if (opts.cache) opts.cache.length = past + t;
 
   return rmsNorm(x, param(ctx, 'model.norm.weight'), c.normEps).reshape([b * t, d]);

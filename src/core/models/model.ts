@@ -11,7 +11,7 @@ import type { LoraAdapter } from '../lora';
 import type { LinearModule, ModelFamily } from './family';
 import type { ForwardOptions } from './layers';
 import { packWeight, unpackF16, type PackedWeight } from '../kernels';
-import { addParam, chunkRowCounts, chunkName, rowChunks } from './vocab-chunks';
+import { addParam, chunkRowCounts, chunkName, headMatMul, parseChunkName, rowChunks, type RowChunk } from './vocab-chunks';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
 
@@ -50,18 +50,18 @@ export class CausalLM {
     return this.family.hidden(this.config, { params: this.params, packed: this.packed, adapter: this.adapter, opts }, ids);
   }
 
-  /** The LM head's weight [V, d] as row chunks of the vocabulary: one unless it exceeds a binding. */
-  headChunks(): tf.Variable[] {
-    return rowChunks(this.params, this.family.headName(this.config));
+  /** The LM head's weight [V, d] as row chunks of the vocabulary (one unless it exceeds a binding), f32 or packed. */
+  headChunks(): RowChunk[] {
+    return rowChunks(this.params, this.family.headName(this.config), this.packed);
   }
 
   /** hidden [N, d] → logits [N, V]; a chunked head's logits are joined, so keep N small (generation). */
   logits(hidden: tf.Tensor2D): tf.Tensor2D {
     const chunks = this.headChunks();
-    if (chunks.length === 1) return tf.matMul(hidden, chunks[0] as tf.Tensor2D, false, true);
+    if (chunks.length === 1) return headMatMul(hidden, chunks[0]);
     return tf.tidy(() =>
       tf.concat(
-        chunks.map((w) => tf.matMul(hidden, w as tf.Tensor2D, false, true)),
+        chunks.map((w) => headMatMul(hidden, w)),
         1,
       ),
     ) as tf.Tensor2D;
@@ -89,7 +89,7 @@ export class CausalLM {
   /** Every base weight's name, packed or not, in parameterShapes order; a weight kept in row chunks as `name#k`. */
   weightNames(): string[] {
     return [...this.parameterShapes().keys()].flatMap((n) =>
-      this.params.has(n) || this.packed.has(n) ? [n] : rowChunks(this.params, n).map((_, k) => chunkName(n, k)),
+      this.params.has(n) || this.packed.has(n) ? [n] : rowChunks(this.params, n, this.packed).map((_, k) => chunkName(n, k)),
     );
   }
 
@@ -106,15 +106,23 @@ export class CausalLM {
   }
 
   /**
-   * Stores every linear layer's weight (the attention and MLP projections) as f16 bits and frees the f32
-   * variable. The base must be frozen (LoRA). The embedding and LM head stay f32.
+   * Stores every linear layer's weight (the attention and MLP projections), the token embedding and an
+   * untied LM head (each row chunk of them) as f16 bits and frees the f32 variables. The base must be frozen
+   * (LoRA). Norms, biases and GPT-2's position embedding stay f32.
    */
   packFrozenWeights(): void {
-    for (const m of this.linearModules()) {
-      const name = `${m.path}.weight`;
+    const names = [
+      ...this.linearModules().map((m) => `${m.path}.weight`),
+      ...[...this.params.keys()].filter((n) => isVocabWeight(this.family, parseChunkName(n)?.base ?? n)),
+    ];
+    for (const name of names) {
       const v = this.params.get(name);
       if (!v) continue;
       if (v.trainable) throw new ConfigError(`16-bit frozen weights need a frozen base (LoRA): ${name} is trained`);
+    }
+    for (const name of names) {
+      const v = this.params.get(name);
+      if (!v) continue;
       this.packed.set(name, packWeight(v));
       this.params.delete(name);
       v.dispose();

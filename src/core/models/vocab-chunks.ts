@@ -3,6 +3,7 @@
 // Chunk k of parameter `name` is the parameter `name#k`; its rows follow those of chunk k − 1. Everything
 // that leaves the engine (exports, checkpoints) sees the joined tensor under its own name.
 import * as tf from '@tensorflow/tfjs';
+import { fusedKernelsEnabled, fusedLinear, gatherPacked, isPacked, unpackF16, type PackedWeight } from '../kernels';
 
 const SEP = '#';
 
@@ -57,36 +58,62 @@ export function addParam(
   });
 }
 
-/** The parameter `name` as its row chunks in order; [the whole] when it is not split. */
-export function rowChunks(params: Map<string, tf.Variable>, name: string): tf.Variable[] {
-  const whole = params.get(name);
-  if (whole) return [whole];
-  const out: tf.Variable[] = [];
-  for (let k = 0; params.has(chunkName(name, k)); k++) out.push(params.get(chunkName(name, k))!);
+/** One row chunk of a vocabulary weight [r, d]: an f32 variable, or (frozen, f16) packed bits. */
+export type RowChunk = tf.Tensor2D | PackedWeight;
+
+/**
+ * The parameter `name` as its row chunks in order ([the whole] when it is not split), from `params` or,
+ * for a frozen weight stored in 16 bits, from `packed`.
+ */
+export function rowChunks(params: Map<string, tf.Variable>, name: string, packed?: Map<string, PackedWeight>): RowChunk[] {
+  const whole = params.get(name) ?? packed?.get(name);
+  if (whole) return [whole as RowChunk];
+  const out: RowChunk[] = [];
+  for (let k = 0; ; k++) {
+    const c = params.get(chunkName(name, k)) ?? packed?.get(chunkName(name, k));
+    if (!c) break;
+    out.push(c as RowChunk);
+  }
   if (out.length === 0) throw new Error(`missing parameter ${name}`);
   return out;
 }
 
 /**
  * tf.gather(weight, ids) for a weight [V, d] kept as row chunks: each chunk gathers the ids in its rows
- * (the others read its row 0 and are zeroed), and the chunks' results are summed. ids [...] → [..., d].
+ * (the others read its row 0 and are zeroed; a packed chunk's kernel writes zeros itself), and the chunks'
+ * results are summed. ids [...] → [..., d].
  */
-export function gatherRows(chunks: tf.Tensor2D[], ids: tf.Tensor): tf.Tensor {
-  if (chunks.length === 1) return tf.gather(chunks[0], ids);
+export function gatherRows(chunks: RowChunk[], ids: tf.Tensor): tf.Tensor {
+  if (chunks.length === 1) return isPacked(chunks[0]) ? gatherPacked(chunks[0], ids) : tf.gather(chunks[0], ids);
   return tf.tidy(() => {
     let out: tf.Tensor | null = null;
     let start = 0;
     for (const w of chunks) {
       const rows = w.shape[0];
-      const local = tf.sub(ids, tf.scalar(start, 'int32'));
-      const inside = tf.logicalAnd(tf.greaterEqual(local, 0), tf.less(local, rows));
-      const picked = tf.gather(w, tf.where(inside, local, tf.zerosLike(local)));
-      const part = tf.mul(picked, tf.expandDims(tf.cast(inside, 'float32'), -1));
+      let part: tf.Tensor;
+      if (isPacked(w)) part = gatherPacked(w, ids, start);
+      else {
+        const local = tf.sub(ids, tf.scalar(start, 'int32'));
+        const inside = tf.logicalAnd(tf.greaterEqual(local, 0), tf.less(local, rows));
+        const picked = tf.gather(w, tf.where(inside, local, tf.zerosLike(local)));
+        part = tf.mul(picked, tf.expandDims(tf.cast(inside, 'float32'), -1));
+      }
       out = out ? tf.add(out, part) : part;
       start += rows;
     }
     return out!;
   });
+}
+
+/**
+ * hidden [N, d] · chunkᵀ → logits [N, r] of one head chunk [r, d]. A packed chunk goes through the linear
+ * kernel, which reads the f16 bits in its tile loads (webgpu) and saves only `hidden` for the backward; on
+ * the plain path it is decoded first.
+ */
+export function headMatMul(hidden: tf.Tensor2D, w: RowChunk): tf.Tensor2D {
+  if (!isPacked(w)) return tf.matMul(hidden, w, false, true);
+  if (fusedKernelsEnabled()) return fusedLinear(hidden, w, false);
+  return tf.tidy(() => tf.matMul(hidden, unpackF16(w.bits, w.shape) as tf.Tensor2D, false, true));
 }
 
 /** Row offsets of each member of a chunk group, from the members' shapes. */

@@ -51,6 +51,8 @@ export interface TrainConfig {
   checkpointEvery: number;
   /** How frozen base weights are stored under LoRA: f16 halves their memory (compute stays f32). */
   frozenDtype: 'f32' | 'f16';
+  /** Recompute each block's activations in the backward (HF gradient_checkpointing): less memory, ~1/3 more compute. */
+  gradientCheckpointing: boolean;
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
@@ -79,6 +81,7 @@ export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
   decayNormAndBias: false,
   checkpointEvery: 0,
   frozenDtype: 'f32',
+  gradientCheckpointing: false,
 };
 
 /** Fills defaults and checks ranges; the message names the field. */
@@ -112,6 +115,7 @@ export function resolveTrainConfig(partial: TrainConfigInput): TrainConfig {
     'frozen-dtype',
     'f16 stores frozen weights: it needs --method lora (full fine-tuning trains every weight in f32)',
   );
+  check(typeof c.gradientCheckpointing === 'boolean', 'gradient-checkpointing', `must be true or false, got ${c.gradientCheckpointing}`);
   check(Number.isInteger(c.lora.r) && c.lora.r >= 1, 'r', `must be a positive integer, got ${c.lora.r}`);
   check(c.lora.alpha > 0, 'alpha', 'must be > 0');
   check(c.lora.dropout >= 0 && c.lora.dropout < 1, 'dropout', 'must be in [0, 1)');

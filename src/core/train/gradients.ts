@@ -29,9 +29,11 @@ export function lossAndGrads(
   let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
   try {
     result = tf.variableGrads(() => {
-      if (headIsChunked(model, inputIds.size)) {
-        // A vocabulary over the binding limit: the LM head and the loss go chunk by chunk.
-        const s = headLossSums(model, model.hidden(inputIds, opts), labels);
+      const recompute = !!(opts.checkpoint && opts.training);
+      if (recompute || headIsChunked(model, inputIds.size)) {
+        // A vocabulary over the binding limit: the LM head and the loss go chunk by chunk. Under gradient
+        // checkpointing the logits are recomputed in the backward, one row block at a time.
+        const s = headLossSums(model, model.hidden(inputIds, opts), labels, recompute);
         if (withAccuracy) accuracy = tf.keep(tf.stack([s.correct, s.count]) as tf.Tensor1D);
         return tf.div(s.nll, tf.maximum(s.count, 1)) as tf.Scalar;
       }

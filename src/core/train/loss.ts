@@ -2,9 +2,11 @@
 // over the remaining positions. The target logit is picked by a one-hot product (see tokenLosses). A
 // vocabulary too large for one binding goes through the LM head chunk by chunk (headLossSums).
 import * as tf from '@tensorflow/tfjs';
-import { fusedCausalLmLoss, fusedHeadChunkStats, fusedKernelsEnabled } from '../kernels'; // [fused kernels]
+import { fusedCausalLmLoss, fusedHeadChunkStats, fusedKernelsEnabled, isPacked } from '../kernels'; // [fused kernels]
+import { tiledMatMul } from '../kernels/matmul';
 import { maxBindingBytes } from '../backend';
 import type { CausalLM } from '../models/model';
+import { headMatMul, type RowChunk } from '../models/vocab-chunks';
 
 export const IGNORE_INDEX = -100;
 
@@ -88,22 +90,19 @@ function chunkStats(logits: tf.Tensor2D, targets: tf.Tensor1D, offset: number): 
  */
 export function headRowStats(
   hidden: tf.Tensor2D,
-  chunks: tf.Tensor2D[],
+  chunks: RowChunk[],
   targets: tf.Tensor1D,
+  blockBytes: number | null = maxBindingBytes(),
 ): { lse: tf.Tensor1D; picked: tf.Tensor1D; argmax: tf.Tensor1D } {
   return tf.tidy(() => {
     const n = hidden.shape[0];
-    const limit = maxBindingBytes();
-    const widest = Math.max(...chunks.map((w) => w.shape[0]));
-    const block = limit === null ? n : Math.max(1, Math.min(n, Math.floor(limit / (4 * widest))));
-    const sizes: number[] = [];
-    for (let s = 0; s < n; s += block) sizes.push(Math.min(block, n - s));
+    const sizes = rowBlocks(n, chunks, blockBytes);
     const hs = sizes.length === 1 ? [hidden] : tf.split(hidden, sizes, 0);
     const ts = sizes.length === 1 ? [targets] : tf.split(targets, sizes, 0);
     const parts = hs.map((h, i) => {
       let offset = 0;
       const stats = chunks.map((w) => {
-        const s = chunkStats(tf.matMul(h, w, false, true), ts[i] as tf.Tensor1D, offset); // logits [n_b, r_k]
+        const s = chunkStats(headMatMul(h as tf.Tensor2D, w), ts[i] as tf.Tensor1D, offset); // logits [n_b, r_k]
         offset += w.shape[0];
         return s;
       });
@@ -120,22 +119,116 @@ export function headRowStats(
   });
 }
 
+/** Row counts of the blocks `n` rows go through the head in: each block's logits against the widest chunk fit `blockBytes`. */
+function rowBlocks(n: number, chunks: RowChunk[], blockBytes: number | null): number[] {
+  const widest = Math.max(...chunks.map((w) => w.shape[0]));
+  const block = blockBytes === null ? n : Math.max(1, Math.min(n, Math.floor(blockBytes / (4 * widest))));
+  const sizes: number[] = [];
+  for (let s = 0; s < n; s += block) sizes.push(Math.min(block, n - s));
+  return sizes;
+}
+
+/**
+ * Logits of one row block held at a time by the recomputing head: 64 MiB, or the binding limit when lower
+ * (src/core/memory.ts assumes the same).
+ */
+export const RECOMPUTE_BLOCK_BYTES = 64 * 2 ** 20;
+
+/**
+ * Per-row NLL (log-sum-exp − target logit) [N] and argmax [N] through the LM head chunks, with nothing of
+ * the logits kept for the backward: it saves hidden and the log-sum-exps, and recomputes each row block's
+ * logits to form (softmax − one-hot) · dnll, whose product with the head gives dhidden (and, for a trained
+ * head chunk, its gradient). Logits memory is one row block's instead of [N, V] several times over.
+ */
+export function recomputedHeadNll(
+  hidden: tf.Tensor2D,
+  chunks: RowChunk[],
+  targets: tf.Tensor1D,
+): { nll: tf.Tensor1D; argmax: tf.Tensor1D } {
+  const limit = maxBindingBytes();
+  const blockBytes = limit === null ? RECOMPUTE_BLOCK_BYTES : Math.min(limit, RECOMPUTE_BLOCK_BYTES);
+  const trained = chunks.filter((w): w is tf.Tensor2D => !isPacked(w) && (!(w instanceof tf.Variable) || w.trainable));
+  let argmax: tf.Tensor1D | null = null;
+  const f = tf.customGrad((...args: unknown[]) => {
+    const save = args[args.length - 1] as tf.GradSaveFunc;
+    const h = args[0] as tf.Tensor2D;
+    const s = headRowStats(h, chunks, targets, blockBytes);
+    argmax = tf.keep(s.argmax);
+    save([h, s.lse, targets]);
+    return {
+      value: tf.sub(s.lse, s.picked),
+      gradFunc: (dnll: tf.Tensor, [hs, lse, tg]: tf.Tensor[]) => {
+        const sizes = rowBlocks(hs.shape[0], chunks, blockBytes);
+        const split = <T extends tf.Tensor>(t: T) => (sizes.length === 1 ? [t] : tf.split(t, sizes, 0));
+        const [hb, lb, tb, db] = [split(hs), split(lse), split(tg), split(dnll)];
+        const dW = trained.map(() => null as tf.Tensor | null);
+        const dh = hb.map((h, i) =>
+          tf.tidy(() => {
+            let offset = 0;
+            let acc: tf.Tensor | null = null;
+            for (const w of chunks) {
+              const r = w.shape[0];
+              // dlogits = (softmax − one-hot) · dnll, each block-sized temporary freed as soon as it is used
+              const logits = headMatMul(h as tf.Tensor2D, w); // [n_b, r]
+              const shifted = tf.sub(logits, tf.expandDims(lb[i], 1));
+              logits.dispose();
+              const p = tf.exp(shifted);
+              shifted.dispose();
+              const onehot = tf.oneHot(tf.sub(tb[i], tf.scalar(offset, 'int32')) as tf.Tensor1D, r, 1, 0, 'float32'); // 0 off the chunk
+              const diff = tf.sub(p, onehot);
+              tf.dispose([p, onehot]);
+              const g = tf.mul(diff, tf.expandDims(db[i], 1)); // [n_b, r]
+              diff.dispose();
+              const part = isPacked(w) ? tiledMatMul(g, w.bits, { packedShapeB: w.shape }) : tf.matMul(g, w); // [n_b, d]
+              acc = acc ? tf.add(acc, part) : part;
+              const k = trained.indexOf(w as tf.Tensor2D);
+              if (k >= 0) {
+                const gw = tf.matMul(g, h, true, false); // [r, d]
+                const prev = dW[k];
+                dW[k] = tf.keep(prev ? tf.add(prev, gw) : gw);
+                prev?.dispose();
+              }
+              g.dispose();
+              offset += r;
+            }
+            return acc!;
+          }),
+        );
+        const dhAll = dh.length === 1 ? dh[0] : tf.concat(dh, 0);
+        return [dhAll, ...dW.map((g, k) => g ?? tf.zerosLike(trained[k]))];
+      },
+    };
+  });
+  const nll = f(hidden, ...trained) as tf.Tensor1D;
+  return { nll, argmax: argmax! };
+}
+
 /**
  * Next-token NLL summed over non-ignored positions, their count, and the correctly predicted ones, through
- * the model's chunked LM head. hidden [B·T, d] (model.hidden), labels [B, T].
+ * the model's chunked LM head. hidden [B·T, d] (model.hidden), labels [B, T]. `recompute`: the head's
+ * logits are recomputed in the backward (recomputedHeadNll) instead of kept.
  */
 export function headLossSums(
   model: CausalLM,
   hidden: tf.Tensor2D,
   labels: tf.Tensor2D,
+  recompute = false,
 ): { nll: tf.Scalar; count: tf.Scalar; correct: tf.Scalar } {
   return tf.tidy(() => {
     const targets = rowTargets(labels);
     const mask = tf.cast(tf.notEqual(targets, IGNORE_INDEX), 'float32');
-    const { lse, picked, argmax } = headRowStats(hidden, model.headChunks() as tf.Tensor2D[], targets);
+    let rowNll: tf.Tensor1D;
+    let argmax: tf.Tensor1D;
+    if (recompute) ({ nll: rowNll, argmax } = recomputedHeadNll(hidden, model.headChunks(), targets));
+    else {
+      const s = headRowStats(hidden, model.headChunks(), targets);
+      rowNll = tf.sub(s.lse, s.picked) as tf.Tensor1D;
+      argmax = s.argmax;
+    }
     const hit = tf.cast(tf.equal(argmax, tf.cast(targets, 'float32')), 'float32');
+    if (recompute) argmax.dispose(); // kept by the custom op, so not this scope's to free
     return {
-      nll: tf.sum(tf.mul(tf.sub(lse, picked), mask)) as tf.Scalar,
+      nll: tf.sum(tf.mul(rowNll, mask)) as tf.Scalar,
       count: tf.sum(mask) as tf.Scalar,
       correct: tf.sum(tf.mul(hit, mask)) as tf.Scalar,
     };

@@ -241,7 +241,7 @@ export class Trainer {
         batch.inputIds,
         batch.labels,
         this.trainables,
-        { training: true, nextSeed: () => this.#rng.nextU32() },
+        { training: true, nextSeed: () => this.#rng.nextU32(), checkpoint: c.gradientCheckpointing },
         true,
       );
       const [l] = await loss.data();

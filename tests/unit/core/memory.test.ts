@@ -1,5 +1,5 @@
 // The memory estimate: its parameter counts against real models and adapters, f16 storage halving the linear
-// weights, and its peak against the peak tf.profile measures in a benchmark step (within 15 %) for small
+// and vocabulary weights, and its peak against the peak tf.profile measures in a benchmark step (within 15 %) for small
 // GPT-2 (full) and Llama (LoRA, f32 and f16 frozen weights) shapes. Runs on the cpu and on the webgpu backend.
 import { describe, it, expect } from 'vitest';
 import { estimateMemory, loraParameterCount, parameterCounts } from '../../../src/core/memory';
@@ -16,8 +16,8 @@ describe('memory estimate', () => {
     for (const dims of [LLAMA, GPT2, resolveShape('gpt-10m', { d: 96, layers: 1, vocab: 300 })]) {
       const config = configOf(dims);
       const model = createRandomModel(config);
-      const { linear, other } = parameterCounts(config);
-      expect(linear + other).toBe(model.numParameters());
+      const { linear, vocab, other } = parameterCounts(config);
+      expect(linear + vocab + other).toBe(model.numParameters());
       for (const targets of ['all-linear', ['q_proj', 'v_proj'], ['c_attn'], ['c_proj']] as const) {
         const names = targets === 'all-linear' ? 'all-linear' : [...targets];
         const expected = model.linearModules().some((m) => names === 'all-linear' || names.some((t) => m.path.endsWith(`.${t}`)));
@@ -29,13 +29,13 @@ describe('memory estimate', () => {
     }
   });
 
-  it('f16 frozen weights halve the linear weights only under LoRA', () => {
+  it('f16 frozen weights halve the linear and vocabulary weights only under LoRA', () => {
     const config = configOf(LLAMA);
     const base = { config, loraR: 16, batch: 2, seq: 32 };
     const f32 = estimateMemory({ ...base, method: 'lora', frozenDtype: 'f32' });
     const f16 = estimateMemory({ ...base, method: 'lora', frozenDtype: 'f16' });
-    const { linear } = parameterCounts(config);
-    expect(f32.weightsBytes - f16.weightsBytes).toBe(linear * 2);
+    const { linear, vocab } = parameterCounts(config);
+    expect(f32.weightsBytes - f16.weightsBytes).toBe((linear + vocab) * 2);
     expect(f16.trainableBytes).toBe(f32.trainableBytes);
     const full = estimateMemory({ ...base, method: 'full', frozenDtype: 'f16' });
     expect(full.weightsBytes).toBe(f32.weightsBytes);
@@ -46,10 +46,14 @@ describe('memory estimate', () => {
     }
   });
 
+  const DEEP = resolveShape('smollm2-135m-lora', { layers: 8, d: 64, heads: 4, kvHeads: 2, seq: 64, batch: 2, vocab: 128 });
   const cases = [
     { name: 'tiny GPT-2, full fine-tuning', dims: GPT2, frozenDtype: 'f32' as const },
     { name: 'tiny Llama, LoRA, f32 frozen weights', dims: LLAMA, frozenDtype: 'f32' as const },
     { name: 'tiny Llama, LoRA, f16 frozen weights', dims: LLAMA, frozenDtype: 'f16' as const },
+    { name: '8-layer Llama, LoRA, gradient checkpointing', dims: DEEP, frozenDtype: 'f32' as const, ckpt: true },
+    { name: 'tiny GPT-2, full fine-tuning, gradient checkpointing', dims: GPT2, frozenDtype: 'f32' as const, ckpt: true },
+    { name: '4-layer Llama, LoRA, vocabulary 4096, f16, gradient checkpointing', dims: { ...DEEP, layers: 4, vocab: 4096 }, frozenDtype: 'f16' as const, ckpt: true },
   ];
   for (const c of cases) {
     it(`is within 15 % of the peak a benchmark step measures: ${c.name}`, async () => {
@@ -61,6 +65,7 @@ describe('memory estimate', () => {
         weightDecay: 0.01,
         seed: 0,
         frozenDtype: c.frozenDtype,
+        gradientCheckpointing: c.ckpt,
       });
       const e = estimateMemory({
         config: configOf(c.dims),
@@ -69,6 +74,7 @@ describe('memory estimate', () => {
         batch: c.dims.batch,
         seq: c.dims.seq,
         frozenDtype: c.frozenDtype,
+        gradientCheckpointing: c.ckpt,
       });
       expect(r.estimatedPeakBytes).toBe(e.peakBytes);
       expect(Math.abs(e.peakBytes - r.peakBytes) / r.peakBytes, `estimated ${e.peakBytes}, measured ${r.peakBytes}`).toBeLessThanOrEqual(

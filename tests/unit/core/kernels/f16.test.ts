@@ -4,7 +4,7 @@
 // the exports still work. Runs on the cpu and on the webgpu backend.
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { fusedLinear, packF16, packWeight, setFusedKernels, unpackF16 } from '../../../../src/core/kernels';
+import { fusedLinear, gatherPacked, packF16, packWeight, setFusedKernels, unpackF16 } from '../../../../src/core/kernels';
 import { f16ToF32, f32ToF16 } from '../../../../src/core/safetensors';
 import { loadModel } from '../../../../src/core/models/model';
 import { createLora, loadPeftAdapter, mergeLoraInPlace, mergedWeights } from '../../../../src/core/lora';
@@ -69,7 +69,56 @@ describe('f16 packing', () => {
   });
 });
 
+describe('gathering rows of a packed f16 weight', () => {
+  it('gives the decoded rows, zeros for ids outside a row chunk (odd width)', async () => {
+    const [rows, d] = [11, 7];
+    const w = randn([rows, d]);
+    const packed = packWeight(w);
+    const decoded = unpackF16(packed.bits, [rows, d]);
+    const ids = tf.tensor2d([3, 0, 10, 5, 14, 16, 2, 9], [2, 4], 'int32');
+    const whole = gatherPacked(packed, tf.clipByValue(ids, 0, rows - 1));
+    expect(whole.shape).toEqual([2, 4, d]);
+    const want = tf.gather(decoded, tf.clipByValue(ids, 0, rows - 1));
+    expect(Array.from(await whole.data())).toEqual(Array.from(await want.data()));
+    // As chunk 2 of a vocabulary (ids 6..16): ids below 6 give zero rows.
+    const chunk = gatherPacked(packed, ids, 6);
+    const got = await chunk.array() as number[][][];
+    const dec = await decoded.array() as number[][];
+    const idv = await ids.array();
+    for (let i = 0; i < 2; i++)
+      for (let j = 0; j < 4; j++) {
+        const r = idv[i][j] - 6;
+        expect(got[i][j], `${i},${j}`).toEqual(r >= 0 && r < rows ? dec[r] : new Array(d).fill(0));
+      }
+    tf.dispose([w, packed.bits, decoded, ids, whole, want, chunk]);
+  });
+});
+
 describe('fused linear on packed f16 weights', () => {
+  it('reads the packed bits as the decoded f32 weight would be read (≤ 1e-5; forward and dx, both layouts)', async () => {
+    for (const conv1d of [false, true])
+      for (const [n, inF, outF] of [
+        [5, 9, 13],
+        [67, 64, 128],
+        [33, 70, 31],
+      ]) {
+        const x = randn([n, inF]);
+        const w = tf.variable(randn(conv1d ? [inF, outF] : [outF, inF], 0.1), false);
+        const packed = packWeight(w);
+        const decoded = tf.variable(unpackF16(packed.bits, packed.shape), false) as unknown as tf.Tensor2D;
+        const dy = randn([n, outF]);
+        const f = (weight: tf.Tensor2D | typeof packed) => (xx: tf.Tensor) => tf.mul(fusedLinear(xx as tf.Tensor2D, weight, conv1d), dy).sum() as tf.Scalar;
+        const y0 = tf.tidy(() => fusedLinear(x as tf.Tensor2D, packed, conv1d));
+        const y1 = tf.tidy(() => fusedLinear(x as tf.Tensor2D, decoded, conv1d));
+        const dx0 = tf.grad(f(packed))(x);
+        const dx1 = tf.grad(f(decoded))(x);
+        const tag = `${conv1d ? 'Conv1D' : 'Linear'} ${n}×${inF}→${outF}`;
+        expect(relErr(await y0.data(), await y1.data()), tag).toBeLessThanOrEqual(1e-5);
+        expect(relErr(await dx0.data(), await dx1.data()), tag).toBeLessThanOrEqual(1e-5);
+        tf.dispose([x, w, packed.bits, decoded, dy, y0, y1, dx0, dx1]);
+      }
+  });
+
   for (const conv1d of [false, true]) {
     it(`matches f32 weights within 1e-3, forward and backward (${conv1d ? 'Conv1D' : 'Linear'}, bias, LoRA)`, async () => {
       const [n, inF, outF, r] = [13, 37, 29, 4];
@@ -102,7 +151,7 @@ describe('fused linear on packed f16 weights', () => {
 
 for (const name of ['model-gpt2', 'model-llama', 'model-qwen2']) {
   describe(`${name} with 16-bit frozen weights`, () => {
-    it('gives the f32 logits within 2e-3 (fused and plain paths) and halves the linear weights', async () => {
+    it('gives the f32 logits within 2e-3 (fused and plain paths) and halves the linear and vocabulary weights', async () => {
       const model = await loadModel(fixtureSource(name));
       const ref = await readReference(name);
       const ids = tf.tensor2d(ref.get('input_ids')!.i32!, ref.get('input_ids')!.shape as [number, number], 'int32');
@@ -111,11 +160,19 @@ for (const name of ['model-gpt2', 'model-llama', 'model-qwen2']) {
       const before = tf.memory().numBytes;
       model.setTrainable(false);
       model.packFrozenWeights();
-      expect(model.packed.size).toBe(model.linearModules().length);
+      // Every linear weight, the token embedding and an untied LM head; norms, biases, positions stay f32.
+      const vocab = [model.family.embeddingName, ...(model.config.tieWordEmbeddings ? [] : ['lm_head.weight'])];
+      const want16 = [...model.linearModules().map((m) => `${m.path}.weight`), ...vocab];
+      expect([...model.packed.keys()].sort()).toEqual(want16.sort());
       expect(model.numParameters()).toBe(params);
-      let linearElems = 0;
-      for (const p of model.packed.values()) linearElems += p.shape.reduce((a, b) => a * b, 1);
-      expect(before - tf.memory().numBytes).toBe(linearElems * 2);
+      let packedElems = 0;
+      for (const p of model.packed.values()) packedElems += p.shape.reduce((a, b) => a * b, 1);
+      const shapes = model.parameterShapes();
+      expect(packedElems).toBe(want16.reduce((n, w) => n + shapes.get(w)!.reduce((a, b) => a * b, 1), 0));
+      // Odd element counts round up to whole words: at most 2 bytes over half per tensor.
+      const saved = before - tf.memory().numBytes;
+      expect(saved).toBeGreaterThanOrEqual(packedElems * 2 - 2 * want16.length);
+      expect(saved).toBeLessThanOrEqual(packedElems * 2);
       const fused = tf.tidy(() => model.forward(ids));
       expect(relErr(await fused.data(), want)).toBeLessThanOrEqual(2e-3);
       setFusedKernels(false);

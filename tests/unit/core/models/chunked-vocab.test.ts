@@ -261,3 +261,54 @@ describe('logits over the limit with a weight under it', () => {
     m.dispose();
   });
 });
+
+describe('16-bit frozen vocabulary chunks (LoRA, --frozen-dtype f16)', () => {
+  for (const c of CASES) {
+    it(`${c.name}: packed row chunks match the packed whole model (loss, LoRA gradients, generation, merged export), also checkpointed`, async () => {
+      const ref = await readReference(c.name);
+      const ids = tf.tensor2d(ref.get('input_ids')!.i32!, ref.get('input_ids')!.shape as [number, number], 'int32');
+      const labels = tf.tensor2d(ref.get('labels')!.i32!, ref.get('labels')!.shape as [number, number], 'int32');
+      const prompt = fixtureJson(c.name).generate_prompt as number[];
+      const runs: { loss: number; grads: Map<string, Float32Array>; acc: number[]; gen: number[]; merged: Uint8Array }[] = [];
+      for (const [limit, f16, checkpoint] of [
+        [null, false, false],
+        [null, true, false],
+        [LIMIT, true, false],
+        [LIMIT, true, true], // gradient checkpointing: blocks and the chunked head recomputed in the backward
+      ] as const) {
+        const m = await load(c.name, limit);
+        const adapter = createLora(m, { r: 4, alpha: 8, dropout: 0, targetModules: 'all-linear', useRslora: false, fanInFanOut: false }, 3);
+        for (const l of adapter.layers.values()) l.B.assign(tf.randomNormal(l.B.shape, 0, 0.1, 'float32', 7));
+        if (f16) m.packFrozenWeights();
+        const embeddingParts = [...m.packed.keys()].filter((n) => n === c.embedding || n.startsWith(`${c.embedding}#`));
+        expect(embeddingParts.length).toBe(!f16 ? 0 : limit === null ? 1 : c.rows.length);
+        expect([...m.params.keys()].some((n) => n.startsWith(c.embedding))).toBe(!f16);
+        expect(m.headChunks().map((w) => w.shape[0])).toEqual(limit === null ? [c.rows.reduce((a, b) => a + b)] : c.rows);
+        await limited(limit, async () => {
+          const g = lossAndGrads(m, ids, labels, adapter.namedVariables(), { training: true, checkpoint }, true);
+          runs.push({
+            loss: (await g.loss.data())[0],
+            grads: await joined(g.grads),
+            acc: Array.from(await g.accuracy!.data()),
+            gen: await generate(m, prompt, { maxNewTokens: 6, greedy: true }),
+            merged: (await exportMergedModel(m, null)).get('model.safetensors')!,
+          });
+          tf.dispose([g.loss, g.accuracy!, ...g.grads.values()]);
+        });
+        m.dispose();
+      }
+      const [f32, whole, chunked, recomputed] = runs;
+      expect(Math.abs(recomputed.loss - chunked.loss) / chunked.loss).toBeLessThanOrEqual(1e-6);
+      expect(recomputed.acc).toEqual(chunked.acc);
+      expectClose(recomputed.grads, chunked.grads, 1e-5);
+      expect(Math.abs(chunked.loss - whole.loss) / whole.loss).toBeLessThanOrEqual(1e-5);
+      expect(Math.abs(whole.loss - f32.loss) / f32.loss).toBeLessThanOrEqual(2e-3); // f16-rounded weights
+      expectClose(whole.grads, f32.grads, 2e-2);
+      expect(chunked.acc).toEqual(whole.acc);
+      expectClose(chunked.grads, whole.grads, 1e-4);
+      expect(chunked.gen).toEqual(whole.gen);
+      expect(Buffer.from(chunked.merged).equals(Buffer.from(whole.merged))).toBe(true);
+      tf.dispose([ids, labels]);
+    });
+  }
+});
