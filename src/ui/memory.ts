@@ -26,6 +26,7 @@ export interface EstimateInput {
   loraR: number;
   targets?: string[] | 'all-linear';
   frozenDtype?: 'f32' | 'f16';
+  gradientCheckpointing?: boolean;
   batchSize: number;
   seqLen: number;
   adapter: AdapterSummary | null;
@@ -48,16 +49,18 @@ export function estimateMemory(x: EstimateInput): MemoryEstimate {
     batch: x.batchSize,
     seq: x.seqLen,
     frozenDtype: x.frozenDtype,
+    gradientCheckpointing: x.gradientCheckpointing,
   });
-  const total = e.peakBytes + e.decodeScratchBytes;
+  const total = e.peakBytes; // WebGPU reads packed f16 weights in place: no decode scratch
   const largest = { name: e.largestBindingName, bytes: e.largestBindingBytes };
   let wontFit: string | null = null;
   const limit = x.adapter?.maxStorageBufferBindingSize;
-  if (limit && largest.bytes > limit) {
+  // Vocabulary weights and logits over the limit are split by the engine; only the rest must fit one buffer.
+  if (limit && e.largestUnsplitBytes > limit) {
     wontFit =
-      `won't fit: ${largest.name} needs ${formatBytes(largest.bytes)} in one buffer, but this GPU allows at most ` +
+      `won't fit: ${e.largestUnsplitName} needs ${formatBytes(e.largestUnsplitBytes)} in one buffer, but this GPU allows at most ` +
       `${formatBytes(limit)} per buffer (maxStorageBufferBindingSize)` +
-      (largest.name.startsWith('the logits') ? '; lower the batch size or the max length' : '');
+      (e.largestUnsplitName.includes('of one batch') ? '; lower the batch size or the max length' : '');
   }
   let warning: string | null = null;
   if (!wontFit && total > 4e9) warning = `about ${formatBytes(total)} of GPU memory is needed: more than most laptops have free`;

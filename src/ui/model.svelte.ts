@@ -26,6 +26,7 @@ export class ModelState {
       loraR: c.lora.r,
       targets: c.lora.targets,
       frozenDtype: c.frozenDtype,
+      gradientCheckpointing: c.gradientCheckpointing,
       batchSize: c.batchSize,
       seqLen: c.maxLength,
       adapter: this.#app.backend?.adapter ?? null,
