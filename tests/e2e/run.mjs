@@ -680,6 +680,7 @@ async function kfoldFull() {
     await setNumber(page, 'set-eval', 1);
     await page.getByText('Advanced settings').click();
     await page.getByLabel('k-fold cross-validation').fill('2');
+    await page.check('[data-testid=set-grad-ckpt]'); // full fine-tuning with blocks recomputed, in the browser
     await page.click('[data-testid=start]');
     await page.waitForSelector('table.folds tfoot:has-text("Mean")', { timeout: 180_000 });
     const folds = await page.locator('table.folds tbody tr').count();
@@ -916,11 +917,31 @@ async function swUpdate() {
     await page.waitForSelector('[data-testid=app][data-ready=true]');
     assert(await page.evaluate(() => navigator.serviceWorker.controller !== null), 'the service worker controls the page');
     await prepareRun(page, 200);
+    // Issue 8's memory options, from the Train screen through the model screen's estimate to the worker.
+    await page.getByText('Advanced settings').click();
+    await page.selectOption('[data-testid=set-frozen-dtype]', 'f16');
+    await page.check('[data-testid=set-grad-ckpt]');
+    await tab(page, 'Model');
+    const settings = await page.textContent('[data-testid=memory-settings]');
+    assert(/frozen weights in 16 bits/.test(settings) && /gradient checkpointing/.test(settings), `the estimate follows the options (${settings})`);
+    await tab(page, 'Train');
     let loads = 0;
     page.on('load', () => loads++);
     await page.evaluate(() => (window.__sameDocument = true));
     await page.click('[data-testid=start]');
     await waitForStep(page, 1);
+    const stored = await page.evaluate(
+      () =>
+        new Promise((resolve, reject) => {
+          const req = indexedDB.open('whetstone');
+          req.onerror = () => reject(req.error);
+          req.onsuccess = () => {
+            const all = req.result.transaction('runs', 'readonly').objectStore('runs').getAll();
+            all.onsuccess = () => resolve(all.result.map((r) => ({ f: r.config.train.frozenDtype, g: r.config.train.gradientCheckpointing })));
+          };
+        }),
+    );
+    assert(stored.length === 1 && stored[0].f === 'f16' && stored[0].g === true, `the run trains with them (${JSON.stringify(stored)})`);
 
     deployNewVersion(site);
     await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update());
