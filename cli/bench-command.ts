@@ -7,6 +7,7 @@ import { resolveShape, SHAPE_NAMES, type ShapeOverrides } from '../bench/shapes'
 import { runPath, type PathResult } from '../bench/run';
 import { benchMatmul } from '../bench/kernel-matmul';
 import { benchAttention } from '../bench/kernel-attention';
+import { setSubgroups, subgroupsActive } from '../src/core/kernels/subgroups';
 import type { Command } from './main';
 
 const DIM_FLAGS = {
@@ -33,6 +34,8 @@ const KERNEL_FLAGS = {
   b: { type: 'string' },
   t: { type: 'string' },
   iters: { type: 'string' },
+  'transpose-b': { type: 'boolean' },
+  'no-subgroups': { type: 'boolean' },
 } as const;
 
 /** A positive integer flag: `fallback` when absent (required when there is none). */
@@ -54,6 +57,7 @@ const KERNEL_BENCHES: Record<string, (args: Parsed) => () => Promise<object>> = 
       n: positiveInt(args, 'n'),
       k: positiveInt(args, 'k'),
       batch: positiveInt(args, 'batch', 1),
+      transposeB: args.bool('transpose-b'),
       iters: positiveInt(args, 'iters', 10),
       warmup: args.int('warmup') ?? 2,
       log,
@@ -81,9 +85,18 @@ async function benchKernel(name: string, args: Parsed) {
   if (!entry) throw new UsageError(`--kernel must be one of ${Object.keys(KERNEL_BENCHES).join(', ')}, got ${name}`);
   if ((args.int('warmup') ?? 0) < 0) throw new UsageError('--warmup must be ≥ 0');
   const run = entry(args);
-  const info = await startBackend(args);
+  const info = await startBench(args);
   const adapter = info.adapter ? info.adapter.description || info.adapter.vendor || 'unknown' : null;
   return { ...(await run()), backend: info.backend, adapter };
+}
+
+/**
+ * Starts the backend; `--no-subgroups` keeps the kernels on their workgroup-memory versions (to compare in
+ * one session). Returns the backend's report.
+ */
+async function startBench(args: Parsed) {
+  setSubgroups(!args.bool('no-subgroups'));
+  return startBackend(args);
 }
 
 /** The keys issue 6 asks for, in order, then the rest. */
@@ -143,7 +156,7 @@ async function bench(argv: string[]) {
   if (leakSteps !== undefined && leakSteps < 11) throw new UsageError('--leak-steps must be at least 11');
   const varyLengths = args.bool('vary-lengths');
   if (varyLengths && leakSteps === undefined) throw new UsageError('--vary-lengths applies to --leak-check');
-  const info = await startBackend(args);
+  const info = await startBench(args);
   applyBindingLimit(args);
   const opts = {
     steps,
@@ -179,6 +192,7 @@ async function bench(argv: string[]) {
     dims,
     frozenDtype,
     gradientCheckpointing: opts.gradientCheckpointing,
+    subgroups: subgroupsActive(),
     steps,
     warmup,
   };

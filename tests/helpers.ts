@@ -50,6 +50,14 @@ export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return den === 0 ? num : num / den;
 }
 
+/** max |a − b|. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} ≠ ${b.length}`);
+  let out = 0;
+  for (let i = 0; i < a.length; i++) out = Math.max(out, Math.abs(a[i] - b[i]));
+  return out;
+}
+
 const PAIRS: Record<string, [string, string]> = {
   gpt2: ['model-gpt2', 'tok-gpt2'],
   llama: ['model-llama', 'tok-llama'],

@@ -108,7 +108,7 @@ async function init(opts: { baseUrl: string; defaultFiles: DefaultModelFile[]; b
   env = { baseUrl: opts.baseUrl, defaultFiles: opts.defaultFiles };
   if (!backend) {
     const info = await initBackend(opts.backend);
-    backend = { backend: info.backend, adapter: info.adapter ? { ...info.adapter, features: [...info.adapter.features] } : null, fallbackReason: info.fallbackReason };
+    backend = { backend: info.backend, adapter: info.adapter ? { ...info.adapter, features: [...info.adapter.features] } : null, fallbackReason: info.fallbackReason, subgroups: info.subgroups };
   }
   return backend;
 }

@@ -27,6 +27,8 @@ export interface BackendReport {
   adapter: AdapterSummary | null;
   /** Why WebGPU is not used, when it is not. */
   fallbackReason?: string;
+  /** On WebGPU: whether the kernels use subgroup operations (size seen; why not). */
+  subgroups?: { usable: boolean; size: number; reason?: string } | null;
 }
 
 /** Where a base model comes from; runs store it so that a reload can rebuild the model. */

@@ -2,6 +2,7 @@
 // `webgpu` package), else the CPU backend; reports which one and the adapter's limits.
 import * as tf from '@tensorflow/tfjs';
 import { DeviceError } from './errors';
+import { probeSubgroups, subgroupReport } from './kernels/subgroups';
 
 export type BackendName = 'cpu' | 'webgpu';
 
@@ -19,6 +20,8 @@ export interface BackendInfo {
   adapter: AdapterReport | null;
   /** Why WebGPU was not used, when it was not. */
   fallbackReason?: string;
+  /** On webgpu: whether the kernels use subgroup operations, the size seen, why not (kernels/subgroups.ts). */
+  subgroups: { usable: boolean; size: number; reason?: string } | null;
 }
 
 let current: BackendInfo | null = null;
@@ -98,7 +101,7 @@ export async function initBackend(want?: BackendName): Promise<BackendInfo> {
     if (!adapter && want === 'webgpu') throw new DeviceError(`--backend webgpu requested but ${fallbackReason}`);
   }
   if (adapter) {
-    await import('@tensorflow/tfjs-backend-webgpu');
+    registerWebGpu(await import('@tensorflow/tfjs-backend-webgpu'));
     const ok = await tf.setBackend('webgpu');
     if (!ok) {
       if (want === 'webgpu') throw new DeviceError('the tfjs WebGPU backend failed to initialise');
@@ -106,13 +109,14 @@ export async function initBackend(want?: BackendName): Promise<BackendInfo> {
       adapter = null;
     } else {
       watchDeviceLoss();
+      await probeSubgroups();
     }
   }
   if (!adapter) {
     await tf.setBackend('cpu');
   }
   await tf.ready();
-  current = { backend: adapter ? 'webgpu' : 'cpu', adapter, fallbackReason };
+  current = { backend: adapter ? 'webgpu' : 'cpu', adapter, fallbackReason, subgroups: adapter ? subgroupReport() : null };
   return current;
 }
 
@@ -133,7 +137,25 @@ function watchDeviceLoss(): void {
  */
 export async function reinitBackend(): Promise<BackendInfo> {
   if (!current || current.backend !== 'webgpu') return current ?? initBackend();
-  const webgpu = await import('@tensorflow/tfjs-backend-webgpu');
+  registerWebGpu(await import('@tensorflow/tfjs-backend-webgpu'));
+  if (!(await tf.setBackend('webgpu'))) throw new DeviceError('the GPU could not be re-initialised after the device was lost');
+  lostMessage = null;
+  watchDeviceLoss();
+  await probeSubgroups();
+  return current;
+}
+
+/** Optional device features the engine uses when the adapter offers them. */
+const WANTED_FEATURES = ['timestamp-query', 'subgroups'] as const;
+
+/**
+ * (Re-)registers tfjs's 'webgpu' backend on a device of our own: tfjs's limits (the adapter's largest
+ * bindings and workgroups), plus 'subgroups' when offered (the reductions and the skinny matmul use it,
+ * kernels/subgroups.ts). tfjs assembles each shader from its own preamble and the program's code, so a
+ * program's `enable` directive would land mid-file where WGSL rejects it: the device's createShaderModule
+ * moves such directives to the top. A previous backend (tfjs's own, or one whose device was lost) is dropped.
+ */
+function registerWebGpu(webgpu: typeof import('@tensorflow/tfjs-backend-webgpu')): void {
   try {
     tf.removeBackend('webgpu');
   } catch {
@@ -143,11 +165,11 @@ export async function reinitBackend(): Promise<BackendInfo> {
     'webgpu',
     async () => {
       const gpu = navigatorGpu() as unknown as GPU;
-      const adapter = (await gpu.requestAdapter({ powerPreference: 'high-performance' }))!;
-      const features: GPUFeatureName[] = adapter.features.has('timestamp-query') ? ['timestamp-query'] : [];
+      const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+      if (!adapter) throw new DeviceError('no WebGPU adapter found');
       const l = adapter.limits;
       const device = await adapter.requestDevice({
-        requiredFeatures: features,
+        requiredFeatures: WANTED_FEATURES.filter((f) => adapter.features.has(f)) as GPUFeatureName[],
         requiredLimits: {
           maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
           maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
@@ -157,14 +179,24 @@ export async function reinitBackend(): Promise<BackendInfo> {
           maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
         },
       });
+      hoistEnableDirectives(device);
       return new webgpu.WebGPUBackend(device, (adapter as unknown as { info?: GPUAdapterInfo }).info);
     },
     3,
   );
-  if (!(await tf.setBackend('webgpu'))) throw new DeviceError('the GPU could not be re-initialised after the device was lost');
-  lostMessage = null;
-  watchDeviceLoss();
-  return current;
+}
+
+const ENABLE = /^[ \t]*enable[ \t]+[\w, \t]+;[ \t]*$/gm;
+
+/** Wraps device.createShaderModule so that `enable …;` lines anywhere in the code come first. */
+function hoistEnableDirectives(device: GPUDevice): void {
+  const create = device.createShaderModule.bind(device);
+  device.createShaderModule = (d: GPUShaderModuleDescriptor) => {
+    const directives = d.code.match(ENABLE);
+    if (!directives) return create(d);
+    const unique = [...new Set(directives.map((x) => x.trim()))];
+    return create({ ...d, code: `${unique.join('\n')}\n${d.code.replace(ENABLE, '')}` });
+  };
 }
 
 /**

@@ -122,6 +122,21 @@ describe('whetstone bench', () => {
     expect(r.json.speedup).toBeCloseTo(r.json.ms_tfjs / r.json.ms_tiled, 6);
   });
 
+  it('--kernel matmul --transpose-b at ≤ 4 rows: the subgroup program, timed also without; --no-subgroups', () => {
+    const args = ['bench', '--kernel', 'matmul', '--m', '2', '--n', '37', '--k', '96', '--transpose-b', '--iters', '2', '--warmup', '1'];
+    const r = whetstone(args);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.json).toMatchObject({ kernel: 'matmul', m: 2, n: 37, k: 96, transpose_b: true });
+    expect(r.json.max_rel_err).toBeLessThan(1e-4);
+    // The test adapter (SwiftShader through Dawn) offers subgroups: on webgpu they must be in use.
+    expect(r.json.subgroups).toBe(r.json.backend === 'webgpu');
+    if (r.json.subgroups) expect(r.json.ms_tiled_no_subgroups).toBeGreaterThan(0);
+    const off = whetstone([...args, '--no-subgroups']);
+    expect(off.code, off.stderr).toBe(0);
+    expect(off.json).toMatchObject({ subgroups: false, ms_tiled_no_subgroups: null });
+    expect(off.json.max_rel_err).toBeLessThan(1e-4);
+  });
+
   it('--kernel attention: flash against plain attention (GQA), times, peak bytes and the difference', () => {
     const args = ['bench', '--kernel', 'attention', '--b', '1', '--heads', '4', '--kv-heads', '2', '--t', '48', '--d', '8'];
     const r = whetstone([...args, '--iters', '1', '--warmup', '0', '--backend', 'cpu']);
@@ -198,7 +213,8 @@ describe('whetstone bench', () => {
     expect(ckpt.json.peakBytes).toBeLessThan(0.5 * plain.json.peakBytes);
     expect(Math.abs(ckpt.json.firstLoss - plain.json.firstLoss)).toBeLessThanOrEqual(1e-5 * plain.json.firstLoss);
     expect(Math.abs(ckpt.json.lastLoss - plain.json.lastLoss)).toBeLessThanOrEqual(1e-4 * plain.json.lastLoss);
-    for (const r of [plain, ckpt]) expect(Math.abs(r.json.estimatedPeakBytes - r.json.peakBytes) / r.json.peakBytes).toBeLessThanOrEqual(0.15);
+    for (const r of [plain, ckpt])
+      expect(Math.abs(r.json.estimatedPeakBytes - r.json.peakBytes) / r.json.peakBytes).toBeLessThanOrEqual(0.15);
   });
 
   // Issue 7: long runs with ragged batches must not leak tensors or grow GPU memory. Every length runs once

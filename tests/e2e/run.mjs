@@ -476,6 +476,8 @@ async function mainFlow() {
     await page.reload();
     await page.waitForSelector('[data-testid=app][data-ready=true]');
     assert((await page.getAttribute('[data-testid=backend]', 'data-backend')) === 'webgpu', 'WebGPU offline too');
+    // Chromium's SwiftShader adapter offers 'subgroups': the worker's device must have them and the probe pass.
+    assert((await page.getAttribute('[data-testid=backend]', 'data-subgroups')) === 'yes', 'the kernels use subgroups in the browser');
     await tab(page, 'Runs');
     await page.waitForSelector('[data-testid=run-row]');
     await shot(page, 'offline-runs');

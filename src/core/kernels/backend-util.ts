@@ -4,6 +4,7 @@
 // input named as in variableNames, and `uniforms`, with the input/output shapes, `size` and the program's
 // own uniforms). Programs are created per call because runWebGPUProgram rewrites `dispatch`.
 import * as tf from '@tensorflow/tfjs';
+import { reductionWgsl, subgroupDirective, subgroupsActive } from './subgroups';
 
 type TensorInfo = tf.TensorInfo;
 
@@ -87,7 +88,7 @@ export function elementwise(
 /**
  * One workgroup of `wg` threads per row (`rows` workgroups). In `body`: `row` (i32), `tid` (i32), `WG`
  * (const i32) and the helpers `reduceSum(v) -> f32` / `reduceMax(v) -> f32` (every thread must call them:
- * they contain barriers). Output shape is free: the body writes `result[...]` itself.
+ * they contain barriers; subgroup operations inside where the device has them, subgroups.ts). Output shape is free: the body writes `result[...]` itself.
  */
 export function perRow(
   key: string,
@@ -99,45 +100,18 @@ export function perRow(
   wg = 64,
   prelude = '',
 ): WebGpuProgram {
+  const sub = subgroupsActive();
   return {
     variableNames,
     outputShape,
-    shaderKey: `whet_${key}_wg${wg}`,
+    shaderKey: `whet_${key}_wg${wg}${sub ? '_sg' : ''}`,
     dispatchLayout: { x: outputShape.map((_, i) => i) },
     dispatch: [rows, 1, 1],
     workgroupSize: [wg, 1, 1],
     uniforms: uniforms || undefined,
     getUserCode: () => `
-      const WG : i32 = ${wg};
-      var<workgroup> red : array<f32, ${wg}>;
-      fn reduceSum(v : f32, tid : i32) -> f32 {
-        workgroupBarrier();
-        red[tid] = v;
-        workgroupBarrier();
-        for (var s = WG / 2; s > 0; s = s >> 1) {
-          if (tid < s) {
-            red[tid] = red[tid] + red[tid + s];
-          }
-          workgroupBarrier();
-        }
-        let r = red[0];
-        workgroupBarrier();
-        return r;
-      }
-      fn reduceMax(v : f32, tid : i32) -> f32 {
-        workgroupBarrier();
-        red[tid] = v;
-        workgroupBarrier();
-        for (var s = WG / 2; s > 0; s = s >> 1) {
-          if (tid < s) {
-            red[tid] = max(red[tid], red[tid + s]);
-          }
-          workgroupBarrier();
-        }
-        let r = red[0];
-        workgroupBarrier();
-        return r;
-      }
+      ${subgroupDirective(sub)}
+      ${reductionWgsl(wg, sub)}
       ${prelude}
       fn main(index : i32) {
         let row = index / WG;

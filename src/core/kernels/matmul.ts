@@ -6,12 +6,15 @@
 // Pipelines are specialised on the shape's class, not its sizes (M, N, K are uniforms, so a new sequence
 // length compiles nothing): transposes, which operands take vec4 loads, which dimensions fill whole tiles
 // (bound checks dropped) and the epilogue; all of it is in the shaderKey tfjs caches pipelines by.
-// No subgroup operations: the adapter offers 'subgroups', but tfjs requests its device without it and
-// assembles the shader itself, leaving no place for the `enable subgroups;` directive WGSL needs first.
+// Skinny products (op(A) with at most 4 rows, B as [N, K]: a decoding step's linear layers and LM head)
+// take another program where the device has subgroups (subgroups.ts): one workgroup per 4 output columns
+// splits K over its threads and sums with subgroupAdd, instead of a 32×32 tile that would compute 31
+// rows of nothing.
 import * as tf from '@tensorflow/tfjs';
 import { run, sizeOf, type WebGpuBackendLike, type WebGpuProgram } from './backend-util';
 import { callKernel, defineComposite, disposeInfos, reshaped, runKernel, type Backend, type BackendName } from './register';
 import { unpackInfo } from './f16';
+import { subgroupsActive } from './subgroups';
 
 type Info = tf.TensorInfo;
 
@@ -190,8 +193,8 @@ function loadA(s: Spec): string {
 }
 
 /** Element i of B: a plain load, or the half i of the packed words. */
-function bAt(s: Spec, i: string): string {
-  return s.packedB ? `halfB(${i})` : `B[${i}]`;
+function bAt(packed: boolean, i: string): string {
+  return packed ? `halfB(${i})` : `B[${i}]`;
 }
 
 const HALF_B_WGSL = `
@@ -231,7 +234,7 @@ function loadB(s: Spec): string {
       let gn = tileN + c;
       var v = 0.0;
       if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
-        v = ${bAt(s, 'offB + gk * uniforms.nDim + gn')};
+        v = ${bAt(s.packedB, 'offB + gk * uniforms.nDim + gn')};
       }
       Bs[kk * TN4 + c / 4][c % 4] = v;`,
     );
@@ -266,7 +269,7 @@ function loadB(s: Spec): string {
       let gk = k0 + kk;
       var v = 0.0;
       if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
-        v = ${bAt(s, 'offB + gn * uniforms.kDim + gk')};
+        v = ${bAt(s.packedB, 'offB + gn * uniforms.kDim + gk')};
       }
       Bs[kk * TN4 + c / 4][c % 4] = v;`,
   );
@@ -372,6 +375,105 @@ function program(s: Spec, batch: number, m: number, n: number, inputs: string[])
   };
 }
 
+/** The skinny program's cache key parts: vec4 loads (K % 4 == 0, B not packed), packed B, the epilogue. */
+interface SkinnySpec {
+  vec: boolean;
+  packedB: boolean;
+  bias: boolean;
+  addend: boolean;
+}
+
+const SKINNY_ROWS = 4; // rows of op(A) (M) the program takes
+const SKINNY_COLS = 4; // output columns per workgroup
+const SKINNY_WG = 64;
+
+/**
+ * C[b, r, n0 + c] for r < M ≤ 4, c < 4: thread t sums A[r, k] B[n0 + c, k] over k ≡ t (mod 64) into
+ * acc_c (a vec4 over the four rows), then per column one subgroupAdd, the subgroup totals in their slots
+ * of workgroup memory, and thread c folds the 64 / size slots in order and writes the column.
+ */
+function skinnyUserCode(s: SkinnySpec): string {
+  const R = SKINNY_ROWS;
+  const C = SKINNY_COLS;
+  const rows = Array.from({ length: R }, (_, r) => r);
+  const cols = Array.from({ length: C }, (_, c) => c);
+  const w = s.vec ? 'vec4<f32>' : 'f32';
+  const zero = s.vec ? 'vec4<f32>(0.0)' : '0.0';
+  const kLen = s.vec ? 'uniforms.kDim / 4' : 'uniforms.kDim';
+  const aAt = (r: number) => (s.vec ? `A[(offA + ${r} * uniforms.kDim) / 4 + kk]` : `A[offA + ${r} * uniforms.kDim + kk]`);
+  const bAtCol = (c: number) =>
+    s.vec ? `B[(offB + (n0 + ${c}) * uniforms.kDim) / 4 + kk]` : bAt(s.packedB, `offB + (n0 + ${c}) * uniforms.kDim + kk`);
+  const dotOf = (a: string, b: string) => (s.vec ? `dot(${a}, ${b})` : `${a} * ${b}`);
+  const loadsA = rows.map((r) => `var a${r} = ${zero};\n      if (${r} < uniforms.mDim) { a${r} = ${aAt(r)}; }`).join('\n      ');
+  const fmas = cols
+    .map(
+      (c) => `if (n0 + ${c} < uniforms.nDim) {
+        let b${c} = ${bAtCol(c)};
+        acc${c} = acc${c} + vec4<f32>(${rows.map((r) => dotOf(`a${r}`, `b${c}`)).join(', ')});
+      }`,
+    )
+    .join('\n      ');
+  const epilogue = (r: number) => {
+    const terms = [`total[${r}]`];
+    if (s.bias) terms.push('bias[n]');
+    if (s.addend) terms.push(`addend[offD + ${r} * uniforms.nDim + n]`);
+    return `if (${r} < uniforms.mDim) { result[offC + ${r} * uniforms.nDim + n] = ${terms.join(' + ')}; }`;
+  };
+  return `${s.packedB ? HALF_B_WGSL : ''}
+  enable subgroups;
+  var<workgroup> red : array<vec4<f32>, ${C * SKINNY_WG}>;
+
+  fn main() {
+    let tid = i32(localIndex);
+    let n0 = i32(workgroupId.x) * ${C};
+    let batch = i32(workgroupId.z);
+    let offA = batch * uniforms.strideA;
+    let offB = batch * uniforms.strideB;
+    let offC = batch * uniforms.mDim * uniforms.nDim;
+    let offD = batch * uniforms.strideD;
+    ${cols.map((c) => `var acc${c} = vec4<f32>(0.0);`).join(' ')}
+    for (var kk = tid; kk < ${kLen}; kk = kk + ${SKINNY_WG}) {
+      ${loadsA}
+      ${fmas}
+    }
+    let size = i32(subgroupAdd(1u));
+    ${cols.map((c) => `let part${c} = subgroupAdd(acc${c});`).join('\n    ')}
+    if (tid % size == 0) {
+      ${cols.map((c) => `red[${c * SKINNY_WG} + tid / size] = part${c};`).join('\n      ')}
+    }
+    workgroupBarrier();
+    if (tid < ${C} && n0 + tid < uniforms.nDim) {
+      let n = n0 + tid;
+      var total = red[tid * ${SKINNY_WG}];
+      for (var i = 1; i < ${SKINNY_WG} / size; i++) {
+        total = total + red[tid * ${SKINNY_WG} + i];
+      }
+      ${rows.map(epilogue).join('\n      ')}
+    }
+  }`;
+}
+
+/** Whether the skinny subgroup program takes this product (the caller checked the operands themselves). */
+function skinny(d: Dims, tA: boolean, tB: boolean): boolean {
+  return subgroupsActive() && tB && !tA && d.m <= SKINNY_ROWS && d.k >= SKINNY_WG && Math.ceil(d.n / SKINNY_COLS) <= 65535;
+}
+
+function skinnyProgram(s: SkinnySpec, batch: number, m: number, n: number, inputs: string[]): MatMulProgram {
+  const f = (b: boolean) => (b ? 1 : 0);
+  return {
+    variableNames: inputs,
+    variableComponents: inputs.map((name) => (s.vec && (name === 'A' || name === 'B') ? 4 : 1)),
+    outputComponent: 1,
+    outputShape: [batch, m, n],
+    shaderKey: `whet_mm_skinny_v${f(s.vec)}_p${f(s.packedB)}_e${f(s.bias)}${f(s.addend)}`,
+    dispatchLayout: { x: [2], y: [1], z: [0] },
+    dispatch: [Math.ceil(n / SKINNY_COLS), 1, batch],
+    workgroupSize: [SKINNY_WG, 1, 1],
+    uniforms: 'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32,',
+    getUserCode: () => skinnyUserCode(s),
+  };
+}
+
 /** Which tiling: 64×64 tiles once there are enough of them to keep a GPU busy, else 32×32. */
 function tiling(batch: number, m: number, n: number): Tiling {
   const large = batch * Math.ceil(m / 64) * Math.ceil(n / 64);
@@ -409,6 +511,7 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
   const d = dims(a, logicalB(b, o), tA, tB);
   const { batch, m, n, k } = d;
   if (batch * m * n === 0) return backend.makeTensorInfo(d.outShape, 'float32', new Float32Array(0));
+  const thin = skinny(d, tA, tB);
   const t = tiling(batch, m, n);
   const spec: Spec = {
     ...t,
@@ -442,7 +545,10 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
     type: 'int32' as const,
     data: [v],
   }));
-  const out = run(backend, program(spec, batch, m, n, names), inputs, uniforms);
+  const prog = thin
+    ? skinnyProgram({ vec: !packedB && k % 4 === 0, packedB, bias: !!o.bias, addend: !!o.addend }, batch, m, n, names)
+    : program(spec, batch, m, n, names);
+  const out = run(backend, prog, inputs, uniforms);
   return reshaped(out, d.outShape);
 }
 

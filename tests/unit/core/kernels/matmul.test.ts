@@ -1,11 +1,15 @@
 // The tiled matmul (src/core/kernels/matmul.ts) against a float64 JS reference: odd sizes that leave partial
 // tiles and scalar loads, sizes that fill whole tiles with vec4 loads, batches and a broadcast batch, all four
-// transpose combinations, with and without the bias / addend epilogue (≤ 1e-4 relative). Then fusedLinear,
+// transpose combinations, with and without the bias / addend epilogue (≤ 1e-4 relative); skinny products
+// (≤ 4 rows, B as [N, K]) through the subgroup program and without subgroups. Then fusedLinear,
 // which runs it on webgpu, against the plain path: values ≤ 1e-4, gradients ≤ 1e-3.
 import { describe, it, expect, afterEach } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { fusedLinear, setFusedKernels, withPlainOps } from '../../../../src/core/kernels';
 import { tiledMatMul } from '../../../../src/core/kernels/matmul';
+import { packWeight, unpackF16 } from '../../../../src/core/kernels/f16';
+import { setSubgroups } from '../../../../src/core/kernels/subgroups';
+import { backendInfo } from '../../../../src/core/backend';
 import { relErr } from '../../../helpers';
 
 const FWD = 1e-4;
@@ -130,6 +134,56 @@ describe('tiled matmul matches a float64 reference', () => {
     const b = tf.zeros([5, 6]);
     expect(() => tiledMatMul(a, b)).toThrow();
     tf.dispose([a, b]);
+  });
+});
+
+/** The pipelines tfjs has compiled so far whose key contains `part` (webgpu only). */
+function compiled(part: string): number {
+  const cache = (tf.backend() as unknown as { pipelineCache?: Record<string, unknown> }).pipelineCache ?? {};
+  return Object.keys(cache).filter((k) => k.includes(part)).length;
+}
+
+describe('skinny products (≤ 4 rows, B as [N, K]): the subgroup program and the tiles agree with the reference', () => {
+  afterEach(() => setSubgroups(true));
+  const cases: [Case, 'none' | 'bias' | 'addend' | 'both', boolean][] = [
+    [{ batchA: 1, batchB: 1, m: 1, n: 1001, k: 576 }, 'none', false], // vec4 loads, a partial last column group
+    [{ batchA: 1, batchB: 1, m: 3, n: 5, k: 577 }, 'both', false], // scalar loads, rows and columns partial
+    [{ batchA: 1, batchB: 1, m: 4, n: 130, k: 64 }, 'bias', false],
+    [{ batchA: 2, batchB: 1, m: 2, n: 67, k: 200 }, 'addend', true], // B broadcast over a batch of two
+    [{ batchA: 3, batchB: 3, m: 1, n: 9, k: 131 }, 'both', false],
+  ];
+
+  it('with subgroups where the device has them (it must on the test adapter), and with them off', async () => {
+    const webgpu = tf.getBackend() === 'webgpu';
+    if (webgpu) {
+      // SwiftShader offers 'subgroups': a device created without it, or a failed layout probe, is a regression.
+      expect(backendInfo()?.adapter?.features).toContain('subgroups');
+      expect(backendInfo()?.subgroups?.usable, backendInfo()?.subgroups?.reason).toBe(true);
+    }
+    const before = webgpu ? compiled('whet_mm_skinny') : 0;
+    for (const [c, e, batched] of cases) await check(c, false, true, e, batched);
+    if (webgpu) expect(compiled('whet_mm_skinny')).toBeGreaterThan(before);
+    setSubgroups(false);
+    const skinnyBefore = webgpu ? compiled('whet_mm_skinny') : 0;
+    for (const [c, e, batched] of cases) await check(c, false, true, e, batched);
+    if (webgpu) expect(compiled('whet_mm_skinny'), 'no skinny program without subgroups').toBe(skinnyBefore);
+  });
+
+  it('reads packed f16 weights in place (an LM head or linear layer at one decoding step)', async () => {
+    for (const [m, n, k] of [
+      [1, 1001, 577],
+      [4, 37, 576],
+    ]) {
+      const w = tf.tensor2d(rand(n * k), [n, k]);
+      const packed = packWeight(w);
+      const decoded = unpackF16(packed.bits, [n, k]);
+      const x = tf.tensor2d(rand(m * k), [m, k]);
+      const got = tiledMatMul(x, packed.bits, { transposeB: true, packedShapeB: [n, k] });
+      const want = tf.matMul(x, decoded as tf.Tensor2D, false, true);
+      expect(got.shape).toEqual([m, n]);
+      expect(relErr(await got.data(), await want.data()), `${m}×${n}×${k} packed`).toBeLessThanOrEqual(1e-5);
+      tf.dispose([w, packed.bits, decoded, x, got, want]);
+    }
   });
 });
 

@@ -19,7 +19,7 @@ import { createLora, loadPeftAdapter } from '../../../../src/core/lora';
 import { exportMergedModel } from '../../../../src/core/export/merged';
 import { generate } from '../../../../src/core/generate';
 import { setFusedKernels } from '../../../../src/core/kernels';
-import { fixtureJson, fixtureSource, readReference, relErr } from '../../../helpers';
+import { fixtureJson, fixtureSource, readReference, maxAbsDiff, relErr } from '../../../helpers';
 
 const LIMIT = 48 * 1024;
 
@@ -198,6 +198,7 @@ describe('exports of a chunked model see the whole tensor', () => {
 
   it('the full-state file holds the embedding whole, and resumes into a chunked or an unchunked model', async () => {
     const config = resolveTrainConfig({ method: 'full', steps: 1 });
+    const lr = 1e-3;
     const seqs = [{ inputIds: [1, 2, 3], labels: [1, 2, 3] }];
     const base = { name: 'fixture', modelType: 'llama', configHash: 'h', numParameters: 0, config: {} };
     const states: Uint8Array[] = [];
@@ -208,7 +209,7 @@ describe('exports of a chunked model see the whole tensor', () => {
       await limited(i === 0 ? LIMIT : null, async () => {
         const ids = tf.tensor2d([[1, 7, 599, 200, 400]], [1, 5], 'int32');
         const { loss, grads } = lossAndGrads(m, ids, ids, m.params);
-        trainer.optimizer.apply(m.params, grads, 1e-3);
+        trainer.optimizer.apply(m.params, grads, lr);
         tf.dispose([ids, loss, ...grads.values()]);
       });
       states.push(await encodeState(trainer, { base, datasetHash: 'd', tokenizerHash: 't' }));
@@ -219,7 +220,11 @@ describe('exports of a chunked model see the whole tensor', () => {
     expect(fromChunked.weights.get(emb)!.shape).toEqual([600, 64]);
     expect([...fromChunked.weights.keys()].sort()).toEqual([...fromWhole.weights.keys()].sort());
     expect([...fromChunked.m.keys()].sort()).toEqual([...fromWhole.m.keys()].sort());
-    for (const [name, w] of fromWhole.weights) expect(relErr(fromChunked.weights.get(name)!.data, w.data), name).toBeLessThanOrEqual(1e-4);
+    // One AdamW step moves a weight by ≈ lr·g/(|g| + ε): where |g| is near ε, float noise in g (summation
+    // order differs between the chunked and the whole head) moves it by a visible fraction of lr, so the
+    // two runs are compared in units of the step, not of the weights.
+    for (const [name, w] of fromWhole.weights)
+      expect(maxAbsDiff(fromChunked.weights.get(name)!.data, w.data), name).toBeLessThanOrEqual(0.05 * lr);
 
     // The chunked run's state resumes into an unchunked model and the other way round.
     for (const [state, limit] of [
