@@ -177,7 +177,9 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   // Checkpointed: every block's input [B, T, d], plus the block being recomputed: its tape and, while its
   // backward runs, about as much again in gradients of its intermediates (measured: 1.8 blocks' worth).
   const layersFloats = ckpt ? c.numLayers * d + 2 * perLayer : c.numLayers * perLayer;
-  const activationBytes = tokens * F32 * (layersFloats + k.d * d) + (f16 ? 0 : SAVED_EMBEDDING_COPIES * embedding * F32);
+  // Checkpointed, the recomputed head keeps the weight by reference (loss.ts): only the gather's copy is left.
+  const savedCopies = f16 ? 0 : ckpt ? 1 : SAVED_EMBEDDING_COPIES;
+  const activationBytes = tokens * F32 * (layersFloats + k.d * d) + savedCopies * embedding * F32;
   // Checkpointed, the head's logits are recomputed one row block (≤ 64 MiB) at a time: a few block-sized
   // temporaries (measured: about three) instead of the [N, V] logits kept several times.
   const blockRows = Math.max(1, Math.min(tokens, Math.floor(RECOMPUTE_BLOCK_BYTES / (F32 * c.vocabSize))));
