@@ -303,6 +303,13 @@ function store(s: Spec, i: number): string {
   return `${row}\n    ${guardM}{${cols}\n    }`;
 }
 
+/** WGSL: the batch (workgroup z) and where its A, B, output and addend start; both programs share it. */
+const BATCH_OFFSETS = `let batch = i32(workgroupId.z);
+    let offA = batch * uniforms.strideA;
+    let offB = batch * uniforms.strideB;
+    let offC = batch * uniforms.mDim * uniforms.nDim;
+    let offD = batch * uniforms.strideD;`;
+
 function userCode(s: Spec): string {
   const tm = 4 * s.wy;
   const tn = 4 * s.wx;
@@ -334,11 +341,7 @@ function userCode(s: Spec): string {
     let tid = i32(localIndex);
     let tileN = i32(workgroupId.x) * ${tn};
     let tileM = i32(workgroupId.y) * ${tm};
-    let batch = i32(workgroupId.z);
-    let offA = batch * uniforms.strideA;
-    let offB = batch * uniforms.strideB;
-    let offC = batch * uniforms.mDim * uniforms.nDim;
-    let offD = batch * uniforms.strideD;
+    ${BATCH_OFFSETS}
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -426,11 +429,7 @@ function skinnyUserCode(s: SkinnySpec): string {
   fn main() {
     let tid = i32(localIndex);
     let n0 = i32(workgroupId.x) * ${C};
-    let batch = i32(workgroupId.z);
-    let offA = batch * uniforms.strideA;
-    let offB = batch * uniforms.strideB;
-    let offC = batch * uniforms.mDim * uniforms.nDim;
-    let offD = batch * uniforms.strideD;
+    ${BATCH_OFFSETS}
     ${cols.map((c) => `var acc${c} = vec4<f32>(0.0);`).join(' ')}
     for (var kk = tid; kk < ${kLen}; kk = kk + ${SKINNY_WG}) {
       ${loadsA}
