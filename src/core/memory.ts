@@ -71,8 +71,11 @@ export interface MemoryEstimate {
 
 const F32 = 4;
 
-/** The recomputing LM head's row-block budget (train/loss.ts's RECOMPUTE_BLOCK_BYTES; kept here free of tfjs). */
-const RECOMPUTE_BLOCK_BYTES = 64 * 2 ** 20;
+/**
+ * Logits of one row block held at a time by the recomputing LM head (train/loss.ts's recomputedHeadNll):
+ * 32 MiB, or the binding limit when lower. Defined here, free of tfjs, so that the estimate and the head agree.
+ */
+export const RECOMPUTE_BLOCK_BYTES = 32 * 2 ** 20;
 
 /**
  * Floats per token per layer kept through the backward, and per token outside the layers, as measured with
@@ -180,7 +183,7 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   // Checkpointed, the recomputed head keeps the weight by reference (loss.ts): only the gather's copy is left.
   const savedCopies = f16 ? 0 : ckpt ? 1 : SAVED_EMBEDDING_COPIES;
   const activationBytes = tokens * F32 * (layersFloats + k.d * d) + savedCopies * embedding * F32;
-  // Checkpointed, the head's logits are recomputed one row block (≤ 64 MiB) at a time: a few block-sized
+  // Checkpointed, the head's logits are recomputed one row block (≤ 32 MiB) at a time: a few block-sized
   // temporaries (measured: about three) instead of the [N, V] logits kept several times.
   const blockRows = Math.max(1, Math.min(tokens, Math.floor(RECOMPUTE_BLOCK_BYTES / (F32 * c.vocabSize))));
   const logitsBytes = ckpt ? blockRows * F32 * 3 * c.vocabSize : tokens * F32 * k.logits * c.vocabSize;

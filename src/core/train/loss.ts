@@ -5,6 +5,7 @@ import * as tf from '@tensorflow/tfjs';
 import { fusedCausalLmLoss, fusedHeadChunkStats, fusedKernelsEnabled, isPacked } from '../kernels'; // [fused kernels]
 import { tiledMatMul } from '../kernels/matmul';
 import { maxBindingBytes } from '../backend';
+import { RECOMPUTE_BLOCK_BYTES } from '../memory';
 import type { CausalLM } from '../models/model';
 import { headMatMul, type RowChunk } from '../models/vocab-chunks';
 
@@ -127,12 +128,6 @@ function rowBlocks(n: number, chunks: RowChunk[], blockBytes: number | null): nu
   for (let s = 0; s < n; s += block) sizes.push(Math.min(block, n - s));
   return sizes;
 }
-
-/**
- * Logits of one row block held at a time by the recomputing head: 64 MiB, or the binding limit when lower
- * (src/core/memory.ts assumes the same).
- */
-export const RECOMPUTE_BLOCK_BYTES = 64 * 2 ** 20;
 
 /**
  * Per-row NLL (log-sum-exp − target logit) [N] and argmax [N] through the LM head chunks, with nothing of
