@@ -120,6 +120,16 @@ function targetedModules(model: CausalLM, config: LoraConfig): LinearModule[] {
   return modules;
 }
 
+/**
+ * A trainable variable with t's values; t is freed (the variable holds its own reference to the data, so
+ * an undisposed t would outlive the adapter).
+ */
+function trainedVariable(t: tf.Tensor): tf.Variable {
+  const v = tf.variable(t, true);
+  t.dispose();
+  return v;
+}
+
 /** A fresh adapter on `model`: A ~ U(-1/√in, 1/√in) (Kaiming-uniform, a=√5, as PEFT), B = 0. Freezes the base. */
 export function createLora(model: CausalLM, config: LoraConfig, seed = 0): LoraAdapter {
   if (!Number.isInteger(config.r) || config.r <= 0) throw new ConfigError(`LoRA r must be a positive integer, got ${config.r}`);
@@ -130,8 +140,8 @@ export function createLora(model: CausalLM, config: LoraConfig, seed = 0): LoraA
     const r = patternValue(config.rankPattern, m.path) ?? config.r;
     const alpha = patternValue(config.alphaPattern, m.path) ?? config.alpha;
     const bound = 1 / Math.sqrt(m.inFeatures);
-    const A = tf.variable(tf.randomUniform([r, m.inFeatures], -bound, bound, 'float32', seed * 100003 + i++), true);
-    const B = tf.variable(tf.zeros([m.outFeatures, r]), true);
+    const A = trainedVariable(tf.randomUniform([r, m.inFeatures], -bound, bound, 'float32', seed * 100003 + i++));
+    const B = trainedVariable(tf.zeros([m.outFeatures, r]));
     adapter.layers.set(m.path, { module: m, A, B, scale: loraScale(alpha, r, config.useRslora) });
   }
   model.setTrainable(false);
@@ -218,8 +228,8 @@ export async function adapterFromTensors(model: CausalLM, config: LoraConfig, te
     const alpha = patternValue(config.alphaPattern, path) ?? config.alpha;
     adapter.layers.set(path, {
       module: mod,
-      A: tf.variable(tf.tensor2d(await tensors.read(names.A), [r, mod.inFeatures]), true),
-      B: tf.variable(tf.tensor2d(await tensors.read(names.B), [mod.outFeatures, r]), true),
+      A: trainedVariable(tf.tensor2d(await tensors.read(names.A), [r, mod.inFeatures])),
+      B: trainedVariable(tf.tensor2d(await tensors.read(names.B), [mod.outFeatures, r])),
       scale: loraScale(alpha, r, config.useRslora),
     });
   }

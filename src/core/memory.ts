@@ -93,6 +93,8 @@ const PER_TOKEN = {
  * and, when the embedding trains, its two partial gradients (gather and head) before the sum.
  */
 const SAVED_EMBEDDING_COPIES = 2;
+/** Checkpointed: what one recomputed block holds at its peak, in blocks' worth of kept activations (fitted). */
+const RECOMPUTED_BLOCKS = 1.15;
 const EMBEDDING_GRAD_COPIES = 2;
 
 export interface LinearShape {
@@ -178,11 +180,12 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const perLayer = k.layerD * d + k.layerI * I + k.layerKv * kv;
   const ckpt = !!x.gradientCheckpointing;
   // Checkpointed: every block's input [B, T, d], plus the block being recomputed: its tape and, while its
-  // backward runs, about as much again in gradients of its intermediates (measured: 1.8 blocks' worth).
-  const layersFloats = ckpt ? c.numLayers * d + 2 * perLayer : c.numLayers * perLayer;
+  // backward runs, the gradients of its intermediates as they are freed (measured: 1.0–1.27 blocks' worth
+  // of what an unrecomputed block keeps, on Llama and GPT-2 shapes of 32–256 tokens, LoRA and full).
+  const layersFloats = ckpt ? c.numLayers * d + RECOMPUTED_BLOCKS * perLayer : c.numLayers * perLayer;
   // Checkpointed, the recomputed head keeps the weight by reference (loss.ts): only the gather's copy is left.
   const savedCopies = f16 ? 0 : ckpt ? 1 : SAVED_EMBEDDING_COPIES;
-  const activationBytes = tokens * F32 * (layersFloats + k.d * d) + savedCopies * embedding * F32;
+  const activationBytes = Math.round(tokens * F32 * (layersFloats + k.d * d)) + savedCopies * embedding * F32;
   // Checkpointed, the head's logits are recomputed one row block (≤ 32 MiB) at a time: a few block-sized
   // temporaries (measured: about three) instead of the [N, V] logits kept several times.
   const blockRows = Math.max(1, Math.min(tokens, Math.floor(RECOMPUTE_BLOCK_BYTES / (F32 * c.vocabSize))));
@@ -191,7 +194,7 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const resident = weightsBytes + (lora ? trainableBytes : 0) + optimizerBytes;
   // Checkpointed, the head's backward (logits temporaries) ends before the first block is recomputed: the
   // peak has one or the other on top of the stored block inputs, not both.
-  const recomputedBlock = tokens * F32 * 2 * perLayer;
+  const recomputedBlock = Math.round(tokens * F32 * RECOMPUTED_BLOCKS * perLayer);
   const backward = ckpt
     ? gradBytes + activationBytes - recomputedBlock + Math.max(recomputedBlock, logitsBytes)
     : gradBytes + activationBytes + logitsBytes;

@@ -43,6 +43,18 @@ for (const [adapterName, modelName] of [
 }
 
 describe('LoRA targets and init', () => {
+  it('a created or loaded adapter frees all its memory when disposed (no tensor left behind by its init)', async () => {
+    const model = await loadModel(fixtureSource('model-llama'));
+    const before = tf.memory();
+    createLora(model, { r: 4, alpha: 8, dropout: 0, targetModules: 'all-linear', useRslora: false, fanInFanOut: false }, 1).dispose();
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    (await loadPeftAdapter(model, fixtureSource('lora-llama'))).dispose();
+    expect(tf.memory().numTensors).toBe(before.numTensors);
+    expect(tf.memory().numBytes).toBe(before.numBytes);
+    model.dispose();
+  });
+
+
   it('matches names by equality or dotted suffix, all-linear, or a full regex', () => {
     expect(matchesTarget(['q_proj'], 'model.layers.0.self_attn.q_proj')).toBe(true);
     expect(matchesTarget(['proj'], 'model.layers.0.self_attn.q_proj')).toBe(false);
