@@ -9,7 +9,7 @@ import { lossAndGrads } from '../src/core/train/gradients';
 import { AdamW } from '../src/core/train/adamw';
 import { createRng } from '../src/core/random';
 import { setFusedKernels, fusedKernelsEnabled } from '../src/core/kernels';
-import { estimateMemory } from '../src/core/memory';
+import { estimateMemory, type FrozenDtype } from '../src/core/memory';
 import { maxBindingBytes } from '../src/core/backend';
 import { watchBindings } from '../src/core/binding-watch';
 import { configOf, type ShapeDims } from './shapes';
@@ -22,7 +22,7 @@ export interface RunOptions {
   weightDecay: number;
   seed: number;
   /** How the frozen base weights are stored under LoRA (f16: packed two to a word; default f32). */
-  frozenDtype?: 'f32' | 'f16';
+  frozenDtype?: FrozenDtype;
   /** Recompute each block's activations in the backward (gradient checkpointing). */
   gradientCheckpointing?: boolean;
   /** Also run this many steps and report the tensor count after step 10 and after the last one. */
@@ -165,9 +165,10 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
       opts.seed + 1,
     );
     trainables = adapter.namedVariables();
-    if (opts.frozenDtype === 'f16') model.packFrozenWeights();
+    if (opts.frozenDtype && opts.frozenDtype !== 'f32') model.packFrozenWeights(opts.frozenDtype);
   } else {
-    if (opts.frozenDtype === 'f16') throw new Error('frozenDtype f16 needs LoRA (a frozen base): this shape fine-tunes every weight');
+    if (opts.frozenDtype && opts.frozenDtype !== 'f32')
+      throw new Error(`frozenDtype ${opts.frozenDtype} needs LoRA (a frozen base): this shape fine-tunes every weight`);
     model.setTrainable(true);
     trainables = model.params;
   }

@@ -8,6 +8,7 @@ import { runPath, type PathResult } from '../bench/run';
 import { benchMatmul } from '../bench/kernel-matmul';
 import { benchAttention } from '../bench/kernel-attention';
 import { setSubgroups, subgroupsActive } from '../src/core/kernels/subgroups';
+import { FROZEN_DTYPES, type FrozenDtype } from '../src/core/memory';
 import type { Command } from './main';
 
 const DIM_FLAGS = {
@@ -145,10 +146,10 @@ async function bench(argv: string[]) {
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
-  const frozenDtype = args.str('frozen-dtype') ?? 'f32';
-  if (frozenDtype !== 'f32' && frozenDtype !== 'f16') throw new UsageError(`--frozen-dtype must be f32 or f16, got ${frozenDtype}`);
-  if (frozenDtype === 'f16' && dims.loraR === 0)
-    throw new UsageError(`--frozen-dtype f16 stores frozen base weights: it needs a LoRA shape (${shapeName} fine-tunes every weight)`);
+  const frozenDtype = (args.str('frozen-dtype') ?? 'f32') as FrozenDtype;
+  if (!FROZEN_DTYPES.includes(frozenDtype)) throw new UsageError(`--frozen-dtype must be f32, f16 or int8, got ${frozenDtype}`);
+  if (frozenDtype !== 'f32' && dims.loraR === 0)
+    throw new UsageError(`--frozen-dtype ${frozenDtype} stores frozen base weights: it needs a LoRA shape (${shapeName} fine-tunes every weight)`);
   const steps = args.int('steps') ?? 10;
   const warmup = args.int('warmup') ?? 2;
   if (steps < 1 || warmup < 0) throw new UsageError('--steps must be ≥ 1 and --warmup ≥ 0');
@@ -167,7 +168,7 @@ async function bench(argv: string[]) {
     seed: args.int('seed') ?? 0,
     leakSteps,
     varyLengths,
-    frozenDtype: frozenDtype as 'f32' | 'f16',
+    frozenDtype,
     gradientCheckpointing: args.bool('gradient-checkpointing'),
     log,
   };

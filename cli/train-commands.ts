@@ -22,6 +22,7 @@ import { adapterFromTensors, type LoraConfig } from '../src/core/lora';
 import { exportPeftAdapter } from '../src/core/export/peft';
 import { exportFullModel, exportMergedModel } from '../src/core/export/merged';
 import { exportRecipe } from '../src/core/export/recipe';
+import { FROZEN_DTYPES, type FrozenDtype } from '../src/core/memory';
 import { splitToNames } from '../src/core/models/vocab-chunks';
 import { DEMO_DATASETS, runDemo, type DemoDataset } from '../src/core/demo';
 
@@ -131,12 +132,12 @@ function configFrom(args: Parsed, base: TrainConfigInput = {}): TrainConfig {
   set('seed', args.int('seed'));
   set('modelDropout', args.num('model-dropout'));
   set('checkpointEvery', args.int('checkpoint-every'));
-  const frozenDtype = args.str('frozen-dtype');
-  if (frozenDtype !== undefined && frozenDtype !== 'f32' && frozenDtype !== 'f16')
-    throw new UsageError(`--frozen-dtype must be f32 or f16, got ${frozenDtype}`);
-  if (frozenDtype === 'f16' && (partial.method ?? 'lora') !== 'lora')
+  const frozenDtype = args.str('frozen-dtype') as FrozenDtype | undefined;
+  if (frozenDtype !== undefined && !FROZEN_DTYPES.includes(frozenDtype))
+    throw new UsageError(`--frozen-dtype must be f32, f16 or int8, got ${frozenDtype}`);
+  if (frozenDtype !== undefined && frozenDtype !== 'f32' && (partial.method ?? 'lora') !== 'lora')
     throw new UsageError(
-      '--frozen-dtype f16 stores the frozen base weights in 16 bits: it needs --method lora (full fine-tuning trains every weight in f32)',
+      `--frozen-dtype ${frozenDtype} stores the frozen base weights in ${frozenDtype === 'f16' ? 16 : 8} bits: it needs --method lora (full fine-tuning trains every weight in f32)`,
     );
   set('frozenDtype', frozenDtype as TrainConfig['frozenDtype'] | undefined);
   if (args.bool('train-on-prompt')) partial.trainOnPrompt = true;

@@ -15,7 +15,7 @@ import { tokenizeExamples, type Sequence } from '../src/core/data/tokenize';
 import type { Example } from '../src/core/data/formats';
 import { exportPeftAdapter } from '../src/core/export/peft';
 import { TARGET_PRESETS } from '../src/core/lora';
-import { exportMergedModel } from '../src/core/export/merged';
+import { exportMergedFromBase } from '../src/core/export/merged';
 import { exportRecipe } from '../src/core/export/recipe';
 import * as db from '../src/store';
 import { onStoreUpgraded, store } from './store-handle';
@@ -743,7 +743,11 @@ async function exportFiles(kind: ExportKind): Promise<ExportResult> {
     if (!l.model.adapter) fail('this run is a full fine-tune: export the merged model instead of a PEFT adapter');
     return { name: `${base}-adapter.zip`, files: filesRecord(await exportPeftAdapter(l.model, { baseModelName: l.info.name === 'default' ? null : l.info.name })) };
   }
-  if (kind === 'merged') return { name: `${base}-merged.zip`, files: filesRecord(await exportMergedModel(l.model, l.tok)) };
+  if (kind === 'merged') {
+    // A base kept in 16 or 8 bits for training is merged from its original f32 files.
+    const files = await exportMergedFromBase(l.model, l.tok, () => loadModel(l.source));
+    return { name: `${base}-merged.zip`, files: filesRecord(files) };
+  }
   if (kind === 'state') {
     const head = await db.loadHead(s, current.runId);
     if (!head) fail('this run has no checkpoint yet');

@@ -19,6 +19,10 @@ export type MemoryModelShape = Pick<
   | 'tieWordEmbeddings'
 >;
 
+/** Storage of LoRA's frozen base weights: f32, f16 (2 bytes) or int8 with a per-row f32 scale (1 byte). */
+export type FrozenDtype = 'f32' | 'f16' | 'int8';
+export const FROZEN_DTYPES: readonly FrozenDtype[] = ['f32', 'f16', 'int8'];
+
 export interface MemoryInput {
   config: MemoryModelShape;
   method: 'lora' | 'full';
@@ -28,13 +32,16 @@ export interface MemoryInput {
   batch: number;
   seq: number;
   /** Storage of the frozen linear and vocabulary weights under LoRA (default f32). */
-  frozenDtype?: 'f32' | 'f16';
+  frozenDtype?: FrozenDtype;
   /** Gradient checkpointing: a block keeps only its input for the backward, one block is recomputed at a time. */
   gradientCheckpointing?: boolean;
 }
 
 export interface MemoryEstimate {
-  /** Base weights (under LoRA with frozenDtype f16, linear and vocabulary weights count 2 bytes). */
+  /**
+   * Base weights (under LoRA with frozenDtype f16 the linear and vocabulary weights count 2 bytes, with
+   * int8 1 byte plus an f32 scale per stored row).
+   */
   weightsBytes: number;
   /** The trained parameters: the LoRA matrices, or (full fine-tuning) every weight, already in weightsBytes. */
   trainableBytes: number;
@@ -52,9 +59,9 @@ export interface MemoryEstimate {
    */
   peakBytes: number;
   /**
-   * With f16 frozen weights on the CPU backend, the f32 copy of the largest packed weight (the LM head, or
-   * a chunk of it) that a kernel decodes and frees again: memory on top of peakBytes that tf.memory never
-   * counts. Zero on WebGPU, whose matmul tiles read the f16 bits directly.
+   * With packed frozen weights, the f32 copy of the largest one (the LM head, or a chunk of it) that a kernel
+   * decodes and frees again: memory on top of peakBytes that tf.memory never counts. On the CPU backend
+   * (f16 and int8) and for int8 on WebGPU; f16 on WebGPU needs none (the matmul tiles read its bits).
    */
   cpuDecodeScratchBytes: number;
   /** The largest single buffer without a binding limit (see largestBindingName). */
@@ -89,7 +96,7 @@ const PER_TOKEN = {
 
 /**
  * Vocabulary-sized weights the tape keeps a copy of (the embedding for its gather, the head for its matmul),
- * trained or not (none when they are packed f16: their gather and head kernels save nothing of the weight);
+ * trained or not (none when they are packed: their gather and head kernels save nothing of the weight);
  * and, when the embedding trains, its two partial gradients (gather and head) before the sum.
  */
 const SAVED_EMBEDDING_COPIES = 2;
@@ -103,7 +110,7 @@ export interface LinearShape {
   outFeatures: number;
 }
 
-/** One layer's linear modules (the LoRA targets and the weights f16 packs), by path inside the layer. */
+/** One layer's linear modules (the LoRA targets and the weights f16 / int8 pack), by path inside the layer. */
 export function layerLinears(c: MemoryModelShape): LinearShape[] {
   const d = c.hiddenSize;
   const I = c.intermediateSize;
@@ -164,14 +171,19 @@ export function loraParameterCount(c: MemoryModelShape, r: number, targets: stri
 export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const c = x.config;
   const lora = x.method === 'lora';
-  const f16 = lora && x.frozenDtype === 'f16';
+  // Packed frozen weights (f16 or int8): bytes per element of the linear and vocabulary weights.
+  const packedBytes = !lora || !x.frozenDtype || x.frozenDtype === 'f32' ? 0 : x.frozenDtype === 'f16' ? 2 : 1;
+  const packed = packedBytes > 0;
   const d = c.hiddenSize;
   const I = c.intermediateSize;
   const kv = c.numKvHeads * c.headDim;
   const tokens = x.batch * Math.min(x.seq, c.maxPositions);
   const { linear, vocab, other, embedding } = parameterCounts(c);
+  // int8's scales: one f32 per stored row (HF Linear [out, in]: out; GPT-2 Conv1D [in, out]: in; vocabulary: V).
+  const rowsPerLayer = layerLinears(c).reduce((n, m) => n + (c.modelType === 'gpt2' ? m.inFeatures : m.outFeatures), 0);
+  const scaleBytes = packedBytes === 1 ? (c.numLayers * rowsPerLayer + vocab / d) * F32 : 0;
 
-  const weightsBytes = other * F32 + (linear + vocab) * (f16 ? 2 : F32);
+  const weightsBytes = other * F32 + (linear + vocab) * (packed ? packedBytes : F32) + scaleBytes;
   const trained = lora ? loraParameterCount(c, x.loraR, x.targets ?? 'all-linear') : linear + vocab + other;
   const trainableBytes = trained * F32;
   const gradBytes = trained * F32 + (lora ? 0 : EMBEDDING_GRAD_COPIES * embedding * F32);
@@ -184,13 +196,13 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   // of what an unrecomputed block keeps, on Llama and GPT-2 shapes of 32–256 tokens, LoRA and full).
   const layersFloats = ckpt ? c.numLayers * d + RECOMPUTED_BLOCKS * perLayer : c.numLayers * perLayer;
   // Checkpointed, the recomputed head keeps the weight by reference (loss.ts): only the gather's copy is left.
-  const savedCopies = f16 ? 0 : ckpt ? 1 : SAVED_EMBEDDING_COPIES;
+  const savedCopies = packed ? 0 : ckpt ? 1 : SAVED_EMBEDDING_COPIES;
   const activationBytes = Math.round(tokens * F32 * (layersFloats + k.d * d)) + savedCopies * embedding * F32;
   // Checkpointed, the head's logits are recomputed one row block (≤ 32 MiB) at a time: a few block-sized
   // temporaries (measured: about three) instead of the [N, V] logits kept several times.
   const blockRows = Math.max(1, Math.min(tokens, Math.floor(RECOMPUTE_BLOCK_BYTES / (F32 * c.vocabSize))));
   const logitsBytes = ckpt ? blockRows * F32 * 3 * c.vocabSize : tokens * F32 * k.logits * c.vocabSize;
-  const cpuDecodeScratchBytes = f16 ? Math.max(embedding, ...layerLinears(c).map((m) => m.inFeatures * m.outFeatures)) * F32 : 0;
+  const cpuDecodeScratchBytes = packed ? Math.max(embedding, ...layerLinears(c).map((m) => m.inFeatures * m.outFeatures)) * F32 : 0;
   const resident = weightsBytes + (lora ? trainableBytes : 0) + optimizerBytes;
   // Checkpointed, the head's backward (logits temporaries) ends before the first block is recomputed: the
   // peak has one or the other on top of the stored block inputs, not both.
@@ -202,11 +214,11 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const peakBytes = resident + Math.max(backward, update);
 
   const unsplit: [string, number][] = [
-    [`an MLP weight [${I} × ${d}]`, I * d * (f16 ? 2 : F32)],
+    [`an MLP weight [${I} × ${d}]`, I * d * (packed ? packedBytes : F32)],
     [`the MLP activations of one batch [${tokens} × ${I}]`, tokens * I * F32],
   ];
   const buffers: [string, number][] = [
-    [`the token embedding [${c.vocabSize} × ${d}]`, embedding * (f16 ? 2 : F32)],
+    [`the token embedding [${c.vocabSize} × ${d}]`, embedding * (packed ? packedBytes : F32)],
     [`the logits of one batch [${x.batch} × ${Math.min(x.seq, c.maxPositions)} × ${c.vocabSize}]`, tokens * c.vocabSize * F32],
     ...unsplit,
   ];

@@ -2,7 +2,7 @@
 // measured peaks) for the chosen settings, and whether the largest single buffer fits the adapter's
 // per-buffer limit, which WebGPU refuses before the total.
 import type { AdapterSummary, ModelShape } from '../bridge/protocol';
-import { estimateMemory as estimateCore } from '../core/memory';
+import { estimateMemory as estimateCore, type FrozenDtype } from '../core/memory';
 
 export interface MemoryEstimate {
   weights: number;
@@ -25,7 +25,7 @@ export interface EstimateInput {
   method: 'lora' | 'full';
   loraR: number;
   targets?: string[] | 'all-linear';
-  frozenDtype?: 'f32' | 'f16';
+  frozenDtype?: FrozenDtype;
   gradientCheckpointing?: boolean;
   batchSize: number;
   seqLen: number;

@@ -121,7 +121,7 @@ export class TrainState {
   snapshot(): TrainConfig {
     const c = $state.snapshot(this.config) as TrainConfig;
     if (!this.useSteps) c.steps = null;
-    if (c.method === 'full') c.frozenDtype = 'f32'; // 16-bit storage is for LoRA's frozen base (the control hides)
+    if (c.method === 'full') c.frozenDtype = 'f32'; // 16- and 8-bit storage is for LoRA's frozen base (the control hides)
     return c;
   }
 

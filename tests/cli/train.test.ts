@@ -49,7 +49,7 @@ describe('whetstone train', () => {
     expectCliError(whetstone(['train', '--model', llama, '--data', other, '--resume', path.join(part, 'state.whetstone'), '--steps', '4', '--out', rest, '--backend', 'cpu']), /not the data the state was trained on/);
   });
 
-  it('--gradient-checkpointing and --frozen-dtype f16 train with the losses of a plain run (dropout on); the state keeps the setting', async () => {
+  it('--gradient-checkpointing and --frozen-dtype f16 / int8 train with the losses of a plain run (dropout on); the state keeps the setting', async () => {
     const plain = path.join(dir, 'plain');
     const ckpt = path.join(dir, 'ckpt');
     const f16 = path.join(dir, 'ckpt-f16');
@@ -64,6 +64,15 @@ describe('whetstone train', () => {
     expect(r16.code, r16.stderr).toBe(0);
     const c = stepLosses(f16);
     for (let i = 0; i < 3; i++) expect(Math.abs(c[i] - a[i]), `f16 step ${i + 1}`).toBeLessThanOrEqual(1e-2 * a[i]);
+    const int8 = path.join(dir, 'int8');
+    const r8 = whetstone(['train', ...args, '--frozen-dtype', 'int8', '--out', int8]);
+    expect(r8.code, r8.stderr).toBe(0);
+    const d8 = stepLosses(int8);
+    for (let i = 0; i < 3; i++) expect(Math.abs(d8[i] - a[i]), `int8 step ${i + 1}`).toBeLessThanOrEqual(1e-2 * a[i]);
+    // The adapter it exports is an ordinary PEFT adapter (f32 LoRA matrices of the same names).
+    const entries = async (d: string) =>
+      (await openSafetensors(new Uint8Array(fs.readFileSync(path.join(d, 'adapter/adapter_model.safetensors'))), d)).entries.map((e) => [e.name, e.dtype, e.shape]);
+    expect(await entries(int8)).toEqual(await entries(plain));
     const recipe = path.join(dir, 'ckpt-recipe');
     expect(whetstone(['export', '--state', path.join(ckpt, 'state.whetstone'), '--format', 'recipe', '--out', recipe, '--data', data]).code).toBe(0);
     expect(fs.readFileSync(path.join(recipe, 'train.py'), 'utf8')).toMatch(/^GRADIENT_CHECKPOINTING = True/m);

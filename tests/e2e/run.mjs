@@ -926,6 +926,13 @@ async function swUpdate() {
     await tab(page, 'Model');
     const settings = await page.textContent('[data-testid=memory-settings]');
     assert(/frozen weights in 16 bits/.test(settings) && /gradient checkpointing/.test(settings), `the estimate follows the options (${settings})`);
+    // 8-bit storage: the estimate says so, and the run trains with it (int8 kernels on the browser's WebGPU).
+    await tab(page, 'Train');
+    await page.getByText('Advanced settings').click(); // the screen was mounted anew: its details are closed
+    await page.selectOption('[data-testid=set-frozen-dtype]', 'int8');
+    await tab(page, 'Model');
+    const settings8 = await page.textContent('[data-testid=memory-settings]');
+    assert(/frozen weights in 8 bits/.test(settings8), `the estimate follows int8 (${settings8})`);
     await tab(page, 'Train');
     let loads = 0;
     page.on('load', () => loads++);
@@ -943,7 +950,7 @@ async function swUpdate() {
           };
         }),
     );
-    assert(stored.length === 1 && stored[0].f === 'f16' && stored[0].g === true, `the run trains with them (${JSON.stringify(stored)})`);
+    assert(stored.length === 1 && stored[0].f === 'int8' && stored[0].g === true, `the run trains with them (${JSON.stringify(stored)})`);
 
     deployNewVersion(site);
     await page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).update());

@@ -2,5 +2,5 @@
 // (or fully fine-tuned) Hugging Face model, and the scale-out recipe. Each returns path → bytes.
 export type { ExportFiles } from './files';
 export { exportPeftAdapter, peftAdapterConfig, peftTargetModules, type PeftAdapterConfig, type PeftExportOptions } from './peft';
-export { exportMergedModel, exportFullModel, type MergedExportOptions } from './merged';
+export { exportMergedModel, exportMergedFromBase, exportFullModel, type MergedExportOptions } from './merged';
 export { exportRecipe, pyLiteral, yamlLiteral, type RecipeOptions, type RecipeSequence } from './recipe';

@@ -102,6 +102,28 @@ function shardName(k: number, n: number): string {
 }
 
 /**
+ * The merged export of a LoRA model whose frozen base is kept packed for training (f16 or int8 storage):
+ * the adapter is merged into the f32 base that `loadBase` gives (the original files, loaded afresh and
+ * freed after), so the export carries none of the storage's rounding. Any other model is exported as it is.
+ */
+export async function exportMergedFromBase(
+  model: CausalLM,
+  tokenizer: WhetTokenizer | null,
+  loadBase: () => Promise<CausalLM>,
+  opts: MergedExportOptions = {},
+): Promise<ExportFiles> {
+  if (model.packed.size === 0 || !model.adapter) return exportMergedModel(model, tokenizer, opts);
+  const base = await loadBase();
+  base.adapter = model.adapter; // shared, not copied: detached again before the base is freed
+  try {
+    return await exportMergedModel(base, tokenizer, opts);
+  } finally {
+    base.adapter = null;
+    base.dispose();
+  }
+}
+
+/**
  * A loadable Hugging Face model folder with the LoRA adapter (if any) merged into the base weights in f32:
  * `config.json` (the base's, dtype float32), `model.safetensors` (F32, the base's HF names, tied weights
  * once; sharded with an index above `maxShardBytes`), `generation_config.json`, and with a tokenizer

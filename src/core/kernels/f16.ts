@@ -2,15 +2,25 @@
 // word (an int32 tensor holding the bits: element 2j in the low half, 2j + 1 in the high half), so a frozen
 // base weight takes half the bytes. Kernels decode it where they use it (WGSL unpack2x16float; a table
 // lookup on the CPU backend). Packing is flat over the whole tensor; the logical shape travels beside it.
+// The entry points for packed weights of either storage (PackedWeight, packWeight, unpackWeight,
+// gatherPacked) are here too; 8-bit storage with per-row scales is in int8.ts.
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, i32, run, sizeOf, type CpuBackendLike, type WebGpuBackendLike } from './backend-util';
 import { defineKernel, runKernel, type BackendName } from './register';
 import { f16ToF32, f32ToF16 } from '../safetensors';
+import { gatherInt8, packInt8, unpackInt8, unpackInt8Info } from './int8';
 
-/** A frozen weight of `shape` stored as f16 bits: `bits` is int32 [ceil(size / 2)]. */
+/** How a packed frozen weight is stored: f16 bits (here), or int8 with per-row scales (int8.ts). */
+export type PackedFormat = 'f16' | 'int8';
+
+/**
+ * A frozen weight of `shape` stored packed: `bits` is int32 [ceil(size / 2)] of f16 bits, or (format int8)
+ * int32 [ceil(size / 4) + rows] of bytes and per-row scales.
+ */
 export interface PackedWeight {
   bits: tf.Tensor;
   shape: number[];
+  format: PackedFormat;
 }
 
 export function isPacked(w: unknown): w is PackedWeight {
@@ -101,7 +111,8 @@ function unpackWebGpu(backend: WebGpuBackendLike, bits: tf.TensorInfo, shape: nu
 }
 
 /** Decodes packed bits into a new f32 tensor of `shape`, on `backend` (for use inside composite kernels). */
-export function unpackInfo(name: BackendName, backend: unknown, bits: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+export function unpackInfo(name: BackendName, backend: unknown, bits: tf.TensorInfo, shape: number[], format: PackedFormat = 'f16'): tf.TensorInfo {
+  if (format === 'int8') return unpackInt8Info(name, backend, bits, shape);
   return name === 'webgpu' ? unpackWebGpu(backend as WebGpuBackendLike, bits, shape) : unpackCpu(backend as CpuBackendLike, bits, shape);
 }
 
@@ -173,7 +184,8 @@ defineKernel<GatherAttrs>({
 export function gatherPacked(w: PackedWeight, ids: tf.Tensor, offset = 0): tf.Tensor {
   const [rows, d] = w.shape;
   const flat = ids.reshape([-1]);
-  const out = runKernel<tf.Tensor>('WhetGatherF16', { bits: w.bits, ids: flat }, { d, offset, rows });
+  const out =
+    w.format === 'int8' ? gatherInt8(w.bits, flat, w.shape, offset) : runKernel<tf.Tensor>('WhetGatherF16', { bits: w.bits, ids: flat }, { d, offset, rows });
   flat.dispose();
   const shaped = out.reshape([...ids.shape, d]);
   out.dispose();
@@ -191,9 +203,14 @@ export function unpackF16(bits: tf.Tensor, shape: number[]): tf.Tensor {
 }
 
 /** Packs a frozen weight into a non-trainable int32 variable (the caller disposes the f32 original). */
-export function packWeight(w: tf.Tensor): PackedWeight {
-  const bits = packF16(w);
+export function packWeight(w: tf.Tensor, format: PackedFormat = 'f16'): PackedWeight {
+  const bits = format === 'int8' ? packInt8(w) : packF16(w);
   const v = tf.variable(bits, false);
   bits.dispose();
-  return { bits: v, shape: [...w.shape] };
+  return { bits: v, shape: [...w.shape], format };
+}
+
+/** A packed weight decoded into a new f32 tensor (the caller disposes it). */
+export function unpackWeight(w: PackedWeight): tf.Tensor {
+  return w.format === 'int8' ? unpackInt8(w.bits, w.shape) : unpackF16(w.bits, w.shape);
 }

@@ -5,7 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, run } from './backend-util';
 import { columnSumJs, columnSumWebGpu } from './activations';
-import { isPacked, unpackInfo, type PackedWeight } from './f16';
+import { isPacked, unpackInfo, type PackedFormat, type PackedWeight } from './f16';
 import { tiledMatMulSupports, tiledMatMulWebGpu } from './matmul';
 import {
   allVariables,
@@ -30,14 +30,25 @@ interface LinearAttrs {
   needW: boolean;
   /** Backward only: compute dW alone. */
   onlyW?: boolean;
-  /** W is a frozen weight of this shape stored as packed f16 bits (see f16.ts), decoded here per use. */
+  /** W is a frozen weight of this shape stored packed (f16.ts, int8.ts), decoded here per use. */
   packedShape?: number[];
+  packedFormat?: PackedFormat;
+}
+
+/** A packed operand's logical shape and storage. */
+interface Packed {
+  shape: number[];
+  format: PackedFormat;
+}
+
+function packedOf(a: LinearAttrs): Packed | undefined {
+  return a.packedShape && { shape: a.packedShape, format: a.packedFormat ?? 'f16' };
 }
 
 /**
  * op(a) op(b) (+ bias): on webgpu the tiled program (matmul.ts), which also reads a packed f16 `b` (logical
- * shape `packedB`) directly; elsewhere tfjs's matmul, on a decoded f32 copy of a packed `b` that is freed
- * again. `bias` is a [out] vector or a full [N, out] matrix (the LoRA sum).
+ * shape `packedB.shape`) directly; elsewhere (and for int8) on a decoded f32 copy of a packed `b` that is
+ * freed again. `bias` is a [out] vector or a full [N, out] matrix (the LoRA sum).
  */
 function matmul(
   name: BackendName,
@@ -47,14 +58,14 @@ function matmul(
   transposeA: boolean,
   transposeB: boolean,
   bias?: Info,
-  packedB?: number[],
+  packedB?: Packed,
 ): Info {
-  if (name === 'webgpu') {
-    const o = { transposeA, transposeB, packedShapeB: packedB, ...(bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {}) };
+  if (name === 'webgpu' && packedB?.format !== 'int8') {
+    const o = { transposeA, transposeB, packedShapeB: packedB?.shape, ...(bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {}) };
     if (tiledMatMulSupports(a, b, o)) return tiledMatMulWebGpu(backend, a, b, o);
   }
   if (packedB) {
-    const w = unpackInfo(name, backend, b, packedB);
+    const w = unpackInfo(name, backend, b, packedB.shape, packedB.format);
     const out = matmul(name, backend, a, w, transposeA, transposeB, bias);
     disposeInfos(backend, w);
     return out;
@@ -85,7 +96,7 @@ function columnSum(name: BackendName, backend: Backend, x: Info): Info {
 
 function forward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs, name: BackendName): Info {
   const { x, bias, loraA, loraB } = inputs;
-  const y = matmul(name, backend, x, inputs.w, false, !a.conv1d, a.hasBias ? bias : undefined, a.packedShape);
+  const y = matmul(name, backend, x, inputs.w, false, !a.conv1d, a.hasBias ? bias : undefined, packedOf(a));
   if (!loraA) return y;
   const down = matmul(name, backend, x, loraA, false, true); // [N, r]
   const downS = scaled(name, backend, down, a.scale);
@@ -98,7 +109,7 @@ function backward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs
   const { dy, x, loraA, loraB } = inputs;
   const dW = () => (a.conv1d ? matmul(name, backend, x, dy, true, false) : matmul(name, backend, dy, x, true, false));
   if (a.onlyW) return [dW()];
-  let dx = matmul(name, backend, dy, inputs.w, false, a.conv1d, undefined, a.packedShape); // [N, in]
+  let dx = matmul(name, backend, dy, inputs.w, false, a.conv1d, undefined, packedOf(a)); // [N, in]
   const outs: Info[] = [];
   if (a.needW) outs.push(dW());
   if (a.hasBias) outs.push(columnSum(name, backend, dy));
@@ -170,8 +181,8 @@ function trains(t: tf.Tensor): boolean {
 
 /**
  * y = x W (+ b) (+ (x Aᵀ · scale) Bᵀ). x [N, in] → [N, out]. `conv1d`: W is [in, out] (GPT-2), else [out, in].
- * The LoRA branch has no dropout here: callers with LoRA dropout active use the plain path. A packed (f16)
- * W is frozen: it is decoded inside the kernel and gets no gradient.
+ * The LoRA branch has no dropout here: callers with LoRA dropout active use the plain path. A packed (f16
+ * or int8) W is frozen: it is decoded inside the kernel and gets no gradient.
  */
 export function fusedLinear(
   x: tf.Tensor2D,
@@ -186,7 +197,7 @@ export function fusedLinear(
   if (bias) inputs.bias = bias;
   if (lora) Object.assign(inputs, { loraA: lora.A, loraB: lora.B });
   const attrs: Record<string, unknown> = { conv1d, hasBias: !!bias, scale: lora?.scale ?? 0, needW: !packed && trains(w) };
-  if (packed) attrs.packedShape = packed.shape;
+  if (packed) Object.assign(attrs, { packedShape: packed.shape, packedFormat: packed.format });
   const byRef = allVariables(w, lora?.A, lora?.B);
   if (byRef) attrs.params = lora ? { w, loraA: lora.A, loraB: lora.B } : { w };
   const name = (lora ? 'WhetLinearLora' : 'WhetLinear') + (byRef ? 'P' : '');

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { run, sizeOf, type WebGpuBackendLike, type WebGpuProgram } from './backend-util';
 import { callKernel, defineComposite, disposeInfos, reshaped, runKernel, type Backend, type BackendName } from './register';
-import { unpackInfo } from './f16';
+import { unpackInfo, type PackedFormat } from './f16';
 import { subgroupsActive } from './subgroups';
 
 type Info = tf.TensorInfo;
@@ -568,6 +568,8 @@ interface MatMulAttrs {
   transposeA: boolean;
   transposeB: boolean;
   packedShapeB?: number[];
+  /** int8: b is decoded into a scratch copy first (the tile loads read f16 only). */
+  packedFormatB?: PackedFormat;
 }
 
 defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) => {
@@ -576,12 +578,13 @@ defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) => {
     transposeB: attrs.transposeB,
     bias: inputs.bias,
     addend: inputs.addend,
-    packedShapeB: attrs.packedShapeB,
   };
-  if (name === 'webgpu' && tiledMatMulSupports(inputs.a, inputs.b, o)) return tiledMatMulWebGpu(backend, inputs.a, inputs.b, o);
-  if (!attrs.packedShapeB) return tfjsMatMul(name, backend, inputs.a, inputs.b, o);
-  const b = unpackInfo(name, backend, inputs.b, attrs.packedShapeB);
-  const out = tfjsMatMul(name, backend, inputs.a, b, o);
+  const tiled = (b: Info, p: MatMulOptions) => name === 'webgpu' && tiledMatMulSupports(inputs.a, b, p);
+  if (!attrs.packedShapeB) return tiled(inputs.b, o) ? tiledMatMulWebGpu(backend, inputs.a, inputs.b, o) : tfjsMatMul(name, backend, inputs.a, inputs.b, o);
+  const packed = { ...o, packedShapeB: attrs.packedShapeB };
+  if (attrs.packedFormatB !== 'int8' && tiled(inputs.b, packed)) return tiledMatMulWebGpu(backend, inputs.a, inputs.b, packed);
+  const b = unpackInfo(name, backend, inputs.b, attrs.packedShapeB, attrs.packedFormatB);
+  const out = tiled(b, o) ? tiledMatMulWebGpu(backend, inputs.a, b, o) : tfjsMatMul(name, backend, inputs.a, b, o);
   disposeInfos(backend, b);
   return out;
 });
@@ -590,17 +593,25 @@ defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) => {
  * op(a) op(b) (+ bias [N]) (+ addend [M, N] or [B, M, N]) as one kernel: the tiled program on webgpu, tfjs's
  * matmul on cpu. a [..., M, K] (or [..., K, M] with transposeA), b [..., K, N] (or [..., N, K]). Forward
  * only: no gradient is registered (linear.ts calls the program inside its own differentiable kernels).
- * `packedShapeB`: b is a packed f16 weight of that shape (f16.ts), read in place on webgpu.
+ * `packedShapeB`: b is a packed weight of that shape (f16.ts), read in place on webgpu when f16; with
+ * `packedFormatB` int8 (int8.ts) decoded into a scratch copy first.
  */
 export function tiledMatMul(
   a: tf.Tensor,
   b: tf.Tensor,
-  opts: { transposeA?: boolean; transposeB?: boolean; bias?: tf.Tensor; addend?: tf.Tensor; packedShapeB?: number[] } = {},
+  opts: {
+    transposeA?: boolean;
+    transposeB?: boolean;
+    bias?: tf.Tensor;
+    addend?: tf.Tensor;
+    packedShapeB?: number[];
+    packedFormatB?: PackedFormat;
+  } = {},
 ): tf.Tensor {
   const inputs: Record<string, tf.Tensor> = { a, b };
   if (opts.bias) inputs.bias = opts.bias;
   if (opts.addend) inputs.addend = opts.addend;
   const attrs: Record<string, unknown> = { transposeA: !!opts.transposeA, transposeB: !!opts.transposeB };
-  if (opts.packedShapeB) attrs.packedShapeB = opts.packedShapeB;
+  if (opts.packedShapeB) Object.assign(attrs, { packedShapeB: opts.packedShapeB, packedFormatB: opts.packedFormatB ?? 'f16' });
   return runKernel<tf.Tensor>('WhetMatMul', inputs, attrs);
 }

@@ -51,7 +51,7 @@ export class KVCache {
 /** What a model needs to run a linear layer: its weights by HF name and the LoRA adapter, if any. */
 export interface LinearContext {
   params: Map<string, tf.Variable>;
-  /** Frozen weights kept as f16 bits (under LoRA with frozenDtype f16), by HF name; absent from `params`. */
+  /** Frozen weights kept packed (under LoRA with frozenDtype f16 or int8), by HF name; absent from `params`. */
   packed?: Map<string, fk.PackedWeight>;
   adapter: LoraAdapter | null;
   opts: ForwardOptions;
@@ -114,7 +114,7 @@ export function linear(ctx: LinearContext, module: string, x: tf.Tensor2D, conv1
     // A packed W is decoded only inside the fused kernel (no f32 copy kept for the backward).
     y = fk.fusedLinear(x, packed, conv1d, b);
   } else {
-    const w = packed ? (fk.unpackF16(packed.bits, packed.shape) as tf.Tensor2D) : (param(ctx, `${module}.weight`) as tf.Tensor2D);
+    const w = packed ? (fk.unpackWeight(packed) as tf.Tensor2D) : (param(ctx, `${module}.weight`) as tf.Tensor2D);
     y = tf.matMul(x, w, false, !conv1d);
     if (b) y = tf.add(y, b) as tf.Tensor2D;
   }

@@ -10,7 +10,7 @@ import { checkBindingLimits, maxBindingBytes } from '../backend';
 import type { LoraAdapter } from '../lora';
 import type { LinearModule, ModelFamily } from './family';
 import type { ForwardOptions } from './layers';
-import { packWeight, unpackF16, type PackedWeight } from '../kernels';
+import { packWeight, unpackWeight, type PackedFormat, type PackedWeight } from '../kernels';
 import { addParam, chunkRowCounts, chunkName, headMatMul, parseChunkName, rowChunks, type RowChunk } from './vocab-chunks';
 import { gpt2 } from './gpt2';
 import { llama } from './llama';
@@ -26,7 +26,7 @@ export class CausalLM {
   readonly params: Map<string, tf.Variable>;
   adapter: LoraAdapter | null = null;
   /**
-   * Frozen base weights stored as f16 bits (frozenDtype 'f16', under LoRA), by canonical HF name. A weight
+   * Frozen base weights stored packed (frozenDtype 'f16' or 'int8', under LoRA), by canonical HF name. A weight
    * is either here or in `params`, never both: packing frees the f32 variable.
    */
   readonly packed = new Map<string, PackedWeight>();
@@ -99,7 +99,7 @@ export class CausalLM {
    */
   weightValue(name: string): tf.Tensor {
     const p = this.packed.get(name);
-    if (p) return unpackF16(p.bits, p.shape);
+    if (p) return unpackWeight(p);
     const v = this.params.get(name);
     if (!v) throw new Error(`missing parameter ${name}`);
     return v;
@@ -107,10 +107,10 @@ export class CausalLM {
 
   /**
    * Stores every linear layer's weight (the attention and MLP projections), the token embedding and an
-   * untied LM head (each row chunk of them) as f16 bits and frees the f32 variables. The base must be frozen
-   * (LoRA). Norms, biases and GPT-2's position embedding stay f32.
+   * untied LM head (each row chunk of them) as f16 bits, or int8 with per-row scales, and frees the f32
+   * variables. The base must be frozen (LoRA). Norms, biases and GPT-2's position embedding stay f32.
    */
-  packFrozenWeights(): void {
+  packFrozenWeights(format: PackedFormat = 'f16'): void {
     const names = [
       ...this.linearModules().map((m) => `${m.path}.weight`),
       ...[...this.params.keys()].filter((n) => isVocabWeight(this.family, parseChunkName(n)?.base ?? n)),
@@ -118,21 +118,21 @@ export class CausalLM {
     for (const name of names) {
       const v = this.params.get(name);
       if (!v) continue;
-      if (v.trainable) throw new ConfigError(`16-bit frozen weights need a frozen base (LoRA): ${name} is trained`);
+      if (v.trainable) throw new ConfigError(`${format} frozen weights need a frozen base (LoRA): ${name} is trained`);
     }
     for (const name of names) {
       const v = this.params.get(name);
       if (!v) continue;
-      this.packed.set(name, packWeight(v));
+      this.packed.set(name, packWeight(v, format));
       this.params.delete(name);
       v.dispose();
     }
   }
 
-  /** Back to f32 variables (holding the f16-rounded values), e.g. before merging an adapter in place. */
+  /** Back to f32 variables (holding the rounded values), e.g. before merging an adapter in place. */
   unpackFrozenWeights(): void {
     for (const [name, p] of this.packed) {
-      const t = unpackF16(p.bits, p.shape);
+      const t = unpackWeight(p);
       this.params.set(name, tf.variable(t, false));
       t.dispose();
       p.bits.dispose();

@@ -3,7 +3,7 @@
 // Chunk k of parameter `name` is the parameter `name#k`; its rows follow those of chunk k − 1. Everything
 // that leaves the engine (exports, checkpoints) sees the joined tensor under its own name.
 import * as tf from '@tensorflow/tfjs';
-import { fusedKernelsEnabled, fusedLinear, gatherPacked, isPacked, unpackF16, type PackedWeight } from '../kernels';
+import { fusedKernelsEnabled, fusedLinear, gatherPacked, isPacked, unpackWeight, type PackedWeight } from '../kernels';
 
 const SEP = '#';
 
@@ -107,13 +107,13 @@ export function gatherRows(chunks: RowChunk[], ids: tf.Tensor): tf.Tensor {
 
 /**
  * hidden [N, d] · chunkᵀ → logits [N, r] of one head chunk [r, d]. A packed chunk goes through the linear
- * kernel, which reads the f16 bits in its tile loads (webgpu) and saves only `hidden` for the backward; on
- * the plain path it is decoded first.
+ * kernel, which reads f16 bits in its tile loads (webgpu; int8 it decodes to a scratch copy) and saves only
+ * `hidden` for the backward; on the plain path it is decoded first.
  */
 export function headMatMul(hidden: tf.Tensor2D, w: RowChunk): tf.Tensor2D {
   if (!isPacked(w)) return tf.matMul(hidden, w, false, true);
   if (fusedKernelsEnabled()) return fusedLinear(hidden, w, false);
-  return tf.tidy(() => tf.matMul(hidden, unpackF16(w.bits, w.shape) as tf.Tensor2D, false, true));
+  return tf.tidy(() => tf.matMul(hidden, unpackWeight(w) as tf.Tensor2D, false, true));
 }
 
 /** Row offsets of each member of a chunk group, from the members' shapes. */

@@ -1,6 +1,7 @@
 // The training configuration: one typed object with HF TrainingArguments-like defaults, shared by the
 // trainer, the full-state checkpoint, the exports (PEFT config, scale-out recipe), the CLI and the app.
 import { ConfigError } from '../errors';
+import { FROZEN_DTYPES, type FrozenDtype } from '../memory';
 
 import type { TrainMode } from '../data/tokenize';
 export type { TrainMode };
@@ -50,7 +51,7 @@ export interface TrainConfig {
   /** Save a checkpoint every N optimizer steps (0: only at the end). */
   checkpointEvery: number;
   /** How frozen base weights are stored under LoRA: f16 halves their memory (compute stays f32). */
-  frozenDtype: 'f32' | 'f16';
+  frozenDtype: FrozenDtype;
   /** Recompute each block's activations in the backward (HF gradient_checkpointing): less memory, ~1/3 more compute. */
   gradientCheckpointing: boolean;
 }
@@ -109,11 +110,11 @@ export function resolveTrainConfig(partial: TrainConfigInput): TrainConfig {
   check(Number.isInteger(c.patience) && c.patience >= 0, 'patience', 'must be an integer ≥ 0');
   check(Number.isSafeInteger(c.seed), 'seed', 'must be an integer');
   check(c.modelDropout === null || (c.modelDropout >= 0 && c.modelDropout < 1), 'model-dropout', 'must be in [0, 1)');
-  check(['f32', 'f16'].includes(c.frozenDtype), 'frozen-dtype', `must be f32 or f16, got ${c.frozenDtype}`);
+  check(FROZEN_DTYPES.includes(c.frozenDtype), 'frozen-dtype', `must be f32, f16 or int8, got ${c.frozenDtype}`);
   check(
     c.frozenDtype === 'f32' || c.method === 'lora',
     'frozen-dtype',
-    'f16 stores frozen weights: it needs --method lora (full fine-tuning trains every weight in f32)',
+    `${c.frozenDtype} stores frozen weights: it needs --method lora (full fine-tuning trains every weight in f32)`,
   );
   check(typeof c.gradientCheckpointing === 'boolean', 'gradient-checkpointing', `must be true or false, got ${c.gradientCheckpointing}`);
   check(Number.isInteger(c.lora.r) && c.lora.r >= 1, 'r', `must be a positive integer, got ${c.lora.r}`);

@@ -108,7 +108,7 @@ export function setupMethod(
       },
       config.seed,
     );
-    if (config.frozenDtype === 'f16') model.packFrozenWeights();
+    if (config.frozenDtype !== 'f32') model.packFrozenWeights(config.frozenDtype);
     // LoRA matrices are weights, never biases or norms: decay applies to all of them.
     return { trainables: adapter.namedVariables(), noDecay: () => false };
   }

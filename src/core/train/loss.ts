@@ -174,7 +174,7 @@ export function recomputedHeadNll(
               tf.dispose([p, onehot]);
               const g = tf.mul(diff, tf.expandDims(db[i], 1)); // [n_b, r]
               diff.dispose();
-              const part = isPacked(w) ? tiledMatMul(g, w.bits, { packedShapeB: w.shape }) : tf.matMul(g, w); // [n_b, d]
+              const part = isPacked(w) ? tiledMatMul(g, w.bits, { packedShapeB: w.shape, packedFormatB: w.format }) : tf.matMul(g, w); // [n_b, d]
               acc = acc ? tf.add(acc, part) : part;
               const k = trained.indexOf(w as tf.Tensor2D);
               if (k >= 0) {

@@ -1,6 +1,8 @@
 // The memory estimate: its parameter counts against real models and adapters, f16 storage halving the linear
-// and vocabulary weights, and its peak against the peak tf.profile measures in a benchmark step (within 15 %) for small
-// GPT-2 (full) and Llama (LoRA, f32 and f16 frozen weights) shapes. Runs on the cpu and on the webgpu backend.
+// and vocabulary weights, int8 storage's bytes against packed models, and its peak against the peak tf.profile
+// measures in a benchmark step (within 15 %) for small GPT-2 (full) and Llama (LoRA, f32, f16 and int8 frozen
+// weights) shapes. Runs on the cpu and on the webgpu backend.
+import * as tf from '@tensorflow/tfjs';
 import { describe, it, expect } from 'vitest';
 import { estimateMemory, loraParameterCount, parameterCounts } from '../../../src/core/memory';
 import { createRandomModel } from '../../../src/core/models/model';
@@ -46,14 +48,36 @@ describe('memory estimate', () => {
     }
   });
 
+  it('int8 frozen weights: the bytes a packed model holds (a byte per value, an f32 scale per row), GPT-2 and Llama', () => {
+    for (const dims of [LLAMA, resolveShape('tiny', { seq: 32, batch: 2, vocab: 300 })]) {
+      const config = configOf(dims);
+      const model = createRandomModel(config);
+      model.setTrainable(false);
+      const before = tf.memory().numBytes;
+      model.packFrozenWeights('int8');
+      const after = tf.memory().numBytes;
+      const base = { config, loraR: 4, batch: 1, seq: 8, method: 'lora' as const };
+      const f32 = estimateMemory({ ...base, frozenDtype: 'f32' });
+      const int8 = estimateMemory({ ...base, frozenDtype: 'int8' });
+      // Within the padding of each tensor's last word (≤ 3 bytes a tensor).
+      const padding = 3 * model.packed.size;
+      expect(f32.weightsBytes - int8.weightsBytes, config.modelType).toBeGreaterThanOrEqual(before - after - padding);
+      expect(f32.weightsBytes - int8.weightsBytes, config.modelType).toBeLessThanOrEqual(before - after);
+      expect(int8.peakBytes).toBeLessThan(estimateMemory({ ...base, frozenDtype: 'f16' }).peakBytes);
+      model.dispose();
+    }
+  });
+
   const DEEP = resolveShape('smollm2-135m-lora', { layers: 8, d: 64, heads: 4, kvHeads: 2, seq: 64, batch: 2, vocab: 128 });
   const cases = [
     { name: 'tiny GPT-2, full fine-tuning', dims: GPT2, frozenDtype: 'f32' as const },
     { name: 'tiny Llama, LoRA, f32 frozen weights', dims: LLAMA, frozenDtype: 'f32' as const },
     { name: 'tiny Llama, LoRA, f16 frozen weights', dims: LLAMA, frozenDtype: 'f16' as const },
+    { name: 'tiny Llama, LoRA, int8 frozen weights', dims: LLAMA, frozenDtype: 'int8' as const },
     { name: '8-layer Llama, LoRA, gradient checkpointing', dims: DEEP, frozenDtype: 'f32' as const, ckpt: true },
     { name: 'tiny GPT-2, full fine-tuning, gradient checkpointing', dims: GPT2, frozenDtype: 'f32' as const, ckpt: true },
     { name: '4-layer Llama, LoRA, vocabulary 4096, f16, gradient checkpointing', dims: { ...DEEP, layers: 4, vocab: 4096 }, frozenDtype: 'f16' as const, ckpt: true },
+    { name: '4-layer Llama, LoRA, vocabulary 4096, int8, gradient checkpointing', dims: { ...DEEP, layers: 4, vocab: 4096 }, frozenDtype: 'int8' as const, ckpt: true },
   ];
   for (const c of cases) {
     it(`is within 15 % of the peak a benchmark step measures: ${c.name}`, async () => {

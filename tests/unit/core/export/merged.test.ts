@@ -9,7 +9,7 @@ import { openSafetensors } from '../../../../src/core/safetensors';
 import { bytesSource } from '../../../../src/core/files';
 import { loadTokenizer } from '../../../../src/core/tokenizer';
 import { CHATML_FALLBACK } from '../../../../src/core/chat-template';
-import { exportFullModel, exportMergedModel } from '../../../../src/core/export/merged';
+import { exportFullModel, exportMergedFromBase, exportMergedModel } from '../../../../src/core/export/merged';
 import type { ExportFiles } from '../../../../src/core/export/files';
 import { fixtureJson, fixtureSource, readReference, relErr } from '../../../helpers';
 
@@ -149,5 +149,44 @@ describe('exportFullModel', () => {
     ids.dispose();
     model.dispose();
     reloaded.dispose();
+  });
+});
+
+describe('exportMergedFromBase', () => {
+  it('merges an adapter trained on an int8 or f16 base into the original f32 weights, byte for byte as an f32 run would', async () => {
+    for (const format of ['int8', 'f16'] as const) {
+      const packed = await loadModel(fixtureSource('model-llama'));
+      await loadPeftAdapter(packed, fixtureSource('lora-llama'));
+      packed.packFrozenWeights(format);
+      const plain = await loadModel(fixtureSource('model-llama'));
+      await loadPeftAdapter(plain, fixtureSource('lora-llama'));
+      let loads = 0;
+      const files = await exportMergedFromBase(packed, null, () => {
+        loads++;
+        return loadModel(fixtureSource('model-llama'));
+      });
+      expect(loads).toBe(1);
+      const want = await exportMergedModel(plain, null);
+      expect(Buffer.from(files.get('model.safetensors')!).equals(Buffer.from(want.get('model.safetensors')!)), format).toBe(true);
+      // The packed model's own merge carries the storage's rounding: that is what the reload avoids.
+      const rounded = await exportMergedModel(packed, null);
+      expect(Buffer.from(rounded.get('model.safetensors')!).equals(Buffer.from(want.get('model.safetensors')!)), format).toBe(false);
+      // The trained model keeps its adapter and its packed weights.
+      expect(packed.adapter?.layers.size).toBeGreaterThan(0);
+      expect(packed.packed.size).toBeGreaterThan(0);
+      packed.dispose();
+      plain.dispose();
+    }
+  });
+
+  it('exports a model without packed weights as it is (no reload)', async () => {
+    const model = await loadModel(fixtureSource('model-llama'));
+    await loadPeftAdapter(model, fixtureSource('lora-llama'));
+    const before = tf.memory().numTensors;
+    const files = await exportMergedFromBase(model, null, () => Promise.reject(new Error('must not reload')));
+    const want = await exportMergedModel(model, null);
+    expect(Buffer.from(files.get('model.safetensors')!).equals(Buffer.from(want.get('model.safetensors')!))).toBe(true);
+    expect(tf.memory().numTensors).toBe(before);
+    model.dispose();
   });
 });
