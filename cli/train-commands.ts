@@ -22,7 +22,7 @@ import { adapterFromTensors, type LoraConfig } from '../src/core/lora';
 import { exportPeftAdapter } from '../src/core/export/peft';
 import { exportFullModel, exportMergedModel } from '../src/core/export/merged';
 import { exportRecipe } from '../src/core/export/recipe';
-import { FROZEN_DTYPES, type FrozenDtype } from '../src/core/memory';
+import { FROZEN_BITS, FROZEN_DTYPES, type FrozenDtype } from '../src/core/memory';
 import { splitToNames } from '../src/core/models/vocab-chunks';
 import { DEMO_DATASETS, runDemo, type DemoDataset } from '../src/core/demo';
 
@@ -137,7 +137,7 @@ function configFrom(args: Parsed, base: TrainConfigInput = {}): TrainConfig {
     throw new UsageError(`--frozen-dtype must be f32, f16 or int8, got ${frozenDtype}`);
   if (frozenDtype !== undefined && frozenDtype !== 'f32' && (partial.method ?? 'lora') !== 'lora')
     throw new UsageError(
-      `--frozen-dtype ${frozenDtype} stores the frozen base weights in ${frozenDtype === 'f16' ? 16 : 8} bits: it needs --method lora (full fine-tuning trains every weight in f32)`,
+      `--frozen-dtype ${frozenDtype} stores the frozen base weights in ${FROZEN_BITS[frozenDtype]} bits: it needs --method lora (full fine-tuning trains every weight in f32)`,
     );
   set('frozenDtype', frozenDtype as TrainConfig['frozenDtype'] | undefined);
   if (args.bool('train-on-prompt')) partial.trainOnPrompt = true;

@@ -22,6 +22,8 @@ export type MemoryModelShape = Pick<
 /** Storage of LoRA's frozen base weights: f32, f16 (2 bytes) or int8 with a per-row f32 scale (1 byte). */
 export type FrozenDtype = 'f32' | 'f16' | 'int8';
 export const FROZEN_DTYPES: readonly FrozenDtype[] = ['f32', 'f16', 'int8'];
+/** Bits per stored value of each storage (int8's scales aside). */
+export const FROZEN_BITS: Record<FrozenDtype, number> = { f32: 32, f16: 16, int8: 8 };
 
 export interface MemoryInput {
   config: MemoryModelShape;
@@ -172,7 +174,7 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const c = x.config;
   const lora = x.method === 'lora';
   // Packed frozen weights (f16 or int8): bytes per element of the linear and vocabulary weights.
-  const packedBytes = !lora || !x.frozenDtype || x.frozenDtype === 'f32' ? 0 : x.frozenDtype === 'f16' ? 2 : 1;
+  const packedBytes = !lora || !x.frozenDtype || x.frozenDtype === 'f32' ? 0 : FROZEN_BITS[x.frozenDtype] / 8;
   const packed = packedBytes > 0;
   const d = c.hiddenSize;
   const I = c.intermediateSize;

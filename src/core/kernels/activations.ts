@@ -1,7 +1,7 @@
 // Elementwise fusions: gelu_new, bias + gelu_new, the SiLU gate of SwiGLU (silu(g) · u) and a bias add whose
 // backward is one column sum (dx is dy itself). One kernel forward, one backward, each.
 import * as tf from '@tensorflow/tfjs';
-import { elementwise, f32, run, sizeOf, type WebGpuBackendLike } from './backend-util';
+import { elementwise, f32, intUniforms, run, sizeOf, type WebGpuBackendLike } from './backend-util';
 import { defineGradient, defineKernel, runKernel } from './register';
 
 const K = Math.sqrt(2 / Math.PI);
@@ -54,15 +54,7 @@ export function columnSumWebGpu(backend: WebGpuBackendLike, x: tf.TensorInfo, co
     result[index] = s;`,
     'rows : i32, cols : i32,',
   );
-  return run(
-    backend,
-    program,
-    [x],
-    [
-      { type: 'int32', data: [rows] },
-      { type: 'int32', data: [cols] },
-    ],
-  );
+  return run(backend, program, [x], intUniforms(rows, cols));
 }
 
 export function columnSumJs(x: Float32Array, cols: number): Float32Array {

@@ -52,6 +52,11 @@ export function i32(backend: CpuBackendLike, t: TensorInfo): Int32Array {
   return v instanceof Int32Array ? v : Int32Array.from(v as ArrayLike<number>);
 }
 
+/** i32 uniforms, in the order the program declares them. */
+export function intUniforms(...values: number[]): Uniform[] {
+  return values.map((v) => ({ type: 'int32', data: [v] }));
+}
+
 export function sizeOf(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }

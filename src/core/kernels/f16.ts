@@ -5,7 +5,7 @@
 // The entry points for packed weights of either storage (PackedWeight, packWeight, unpackWeight,
 // gatherPacked) are here too; 8-bit storage with per-row scales is in int8.ts.
 import * as tf from '@tensorflow/tfjs';
-import { elementwise, f32, i32, run, sizeOf, type CpuBackendLike, type WebGpuBackendLike } from './backend-util';
+import { elementwise, f32, i32, intUniforms, run, sizeOf, type CpuBackendLike, type WebGpuBackendLike } from './backend-util';
 import { defineKernel, runKernel, type BackendName } from './register';
 import { f16ToF32, f32ToF16 } from '../safetensors';
 import { gatherInt8, packInt8, unpackInt8, unpackInt8Info } from './int8';
@@ -166,8 +166,7 @@ function gatherWebGpu(backend: WebGpuBackendLike, bits: tf.TensorInfo, ids: tf.T
     result[index] = v;`,
     'd : i32, rowStart : i32, rowCount : i32,',
   );
-  const u = (v: number) => ({ type: 'int32' as const, data: [v] });
-  return run(backend, program, [bits, ids], [u(d), u(offset), u(rows)]);
+  return run(backend, program, [bits, ids], intUniforms(d, offset, rows));
 }
 
 // No gradient: a packed weight is frozen and ids are integers.

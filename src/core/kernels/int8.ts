@@ -5,7 +5,7 @@
 // (element 4j + b in byte b, two's complement), then `rows` words with the scales' f32 bits. Kernels decode
 // it where they use it into a scratch f32 copy (WGSL on webgpu, a loop on the CPU backend).
 import * as tf from '@tensorflow/tfjs';
-import { elementwise, f32, i32, run, sizeOf, type CpuBackendLike, type WebGpuBackendLike } from './backend-util';
+import { elementwise, f32, i32, intUniforms, run, sizeOf, type CpuBackendLike, type WebGpuBackendLike } from './backend-util';
 import { defineKernel, runKernel, type BackendName } from './register';
 
 /** Rows and columns of the scale layout: a 1D tensor is one row. */
@@ -62,8 +62,7 @@ function packWebGpu(backend: WebGpuBackendLike, x: tf.TensorInfo, scales: tf.Ten
     }`,
     'n : i32, cols : i32, words : i32,',
   );
-  const u = (v: number) => ({ type: 'int32' as const, data: [v] });
-  return run(backend, program, [x, scales], [u(n), u(cols), u(words)], 'int32');
+  return run(backend, program, [x, scales], intUniforms(n, cols, words), 'int32');
 }
 
 /** Decodes element `e` of the int8 words `bits` (WGSL; `words` and `cols` from int8Layout). */
@@ -74,11 +73,16 @@ const DECODE_WGSL = `
     return f32(q) * bitcast<f32>(bits[words + e / cols]);
   }`;
 
-function unpackCpu(backend: CpuBackendLike, bits: tf.TensorInfo, shape: number[]): tf.TensorInfo {
-  const { cols, n, words, rows } = int8Layout(shape);
+/** The CPU backend's view of int8 words: the bytes and the per-row scales. */
+function int8Views(backend: CpuBackendLike, bits: tf.TensorInfo, shape: number[]): { bytes: Int8Array; s: Float32Array } {
+  const { words, rows } = int8Layout(shape);
   const w = i32(backend, bits);
-  const bytes = new Int8Array(w.buffer, w.byteOffset, 4 * words);
-  const s = new Float32Array(w.buffer, w.byteOffset + 4 * words, rows);
+  return { bytes: new Int8Array(w.buffer, w.byteOffset, 4 * words), s: new Float32Array(w.buffer, w.byteOffset + 4 * words, rows) };
+}
+
+function unpackCpu(backend: CpuBackendLike, bits: tf.TensorInfo, shape: number[]): tf.TensorInfo {
+  const { cols, n, rows } = int8Layout(shape);
+  const { bytes, s } = int8Views(backend, bits, shape);
   const out = new Float32Array(n);
   for (let r = 0; r < rows; r++) for (let c = 0, e = r * cols; c < cols; c++, e++) out[e] = bytes[e] * s[r];
   return backend.makeTensorInfo(shape, 'float32', out);
@@ -94,15 +98,7 @@ function unpackWebGpu(backend: WebGpuBackendLike, bits: tf.TensorInfo, shape: nu
     'words : i32, cols : i32,',
     DECODE_WGSL,
   );
-  return run(
-    backend,
-    program,
-    [bits],
-    [
-      { type: 'int32', data: [words] },
-      { type: 'int32', data: [cols] },
-    ],
-  );
+  return run(backend, program, [bits], intUniforms(words, cols));
 }
 
 /** Decodes int8 words into a new f32 tensor of `shape`, on `backend` (for use inside composite kernels). */
@@ -118,10 +114,7 @@ interface GatherAttrs {
 
 /** Row ids[i] − offset of an int8 [rows, d] weight, or zeros when the id is not in it. ids [n] → [n, d]. */
 function gatherCpu(backend: CpuBackendLike, bits: tf.TensorInfo, ids: tf.TensorInfo, { d, offset, rows }: GatherAttrs): tf.TensorInfo {
-  const { words } = int8Layout([rows, d]);
-  const w = i32(backend, bits);
-  const bytes = new Int8Array(w.buffer, w.byteOffset, 4 * words);
-  const s = new Float32Array(w.buffer, w.byteOffset + 4 * words, rows);
+  const { bytes, s } = int8Views(backend, bits, [rows, d]);
   const idv = i32(backend, ids);
   const out = new Float32Array(idv.length * d);
   for (let i = 0; i < idv.length; i++) {
@@ -152,8 +145,7 @@ function gatherWebGpu(
     'd : i32, rowStart : i32, rowCount : i32, words : i32,',
     DECODE_WGSL,
   );
-  const u = (v: number) => ({ type: 'int32' as const, data: [v] });
-  return run(backend, program, [bits, ids], [u(d), u(offset), u(rows), u(words)]);
+  return run(backend, program, [bits, ids], intUniforms(d, offset, rows, words));
 }
 
 // No gradients: int8 weights are frozen and ids are integers.

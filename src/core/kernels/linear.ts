@@ -5,11 +5,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, run } from './backend-util';
 import { columnSumJs, columnSumWebGpu } from './activations';
-import { isPacked, unpackInfo, type PackedFormat, type PackedWeight } from './f16';
-import { tiledMatMulSupports, tiledMatMulWebGpu } from './matmul';
+import { isPacked, type PackedFormat, type PackedWeight } from './f16';
+import { matMulInfo } from './matmul';
 import {
   allVariables,
-  callKernel,
   defineAlias,
   defineComposite,
   defineGradient,
@@ -46,9 +45,8 @@ function packedOf(a: LinearAttrs): Packed | undefined {
 }
 
 /**
- * op(a) op(b) (+ bias): on webgpu the tiled program (matmul.ts), which also reads a packed f16 `b` (logical
- * shape `packedB.shape`) directly; elsewhere (and for int8) on a decoded f32 copy of a packed `b` that is
- * freed again. `bias` is a [out] vector or a full [N, out] matrix (the LoRA sum).
+ * op(a) op(b) (+ bias) through matmul.ts's matMulInfo (tiled on webgpu, a packed `b` read in place or
+ * decoded). `bias` is a [out] vector or a full [N, out] matrix (the LoRA sum).
  */
 function matmul(
   name: BackendName,
@@ -60,18 +58,8 @@ function matmul(
   bias?: Info,
   packedB?: Packed,
 ): Info {
-  if (name === 'webgpu' && packedB?.format !== 'int8') {
-    const o = { transposeA, transposeB, packedShapeB: packedB?.shape, ...(bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {}) };
-    if (tiledMatMulSupports(a, b, o)) return tiledMatMulWebGpu(backend, a, b, o);
-  }
-  if (packedB) {
-    const w = unpackInfo(name, backend, b, packedB.shape, packedB.format);
-    const out = matmul(name, backend, a, w, transposeA, transposeB, bias);
-    disposeInfos(backend, w);
-    return out;
-  }
-  if (!bias) return callKernel(name, backend, 'BatchMatMul', { a, b }, { transposeA, transposeB });
-  return callKernel(name, backend, '_FusedMatMul', { a, b, bias }, { transposeA, transposeB, activation: 'linear', leakyreluAlpha: 0 });
+  const o = { transposeA, transposeB, packedShapeB: packedB?.shape, ...(bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {}) };
+  return matMulInfo(name, backend, a, b, o, packedB?.format);
 }
 
 function scaled(name: BackendName, backend: Backend, x: Info, s: number): Info {

@@ -572,22 +572,46 @@ interface MatMulAttrs {
   packedFormatB?: PackedFormat;
 }
 
-defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) => {
-  const o: MatMulOptions = {
-    transposeA: attrs.transposeA,
-    transposeB: attrs.transposeB,
-    bias: inputs.bias,
-    addend: inputs.addend,
-  };
-  const tiled = (b: Info, p: MatMulOptions) => name === 'webgpu' && tiledMatMulSupports(inputs.a, b, p);
-  if (!attrs.packedShapeB) return tiled(inputs.b, o) ? tiledMatMulWebGpu(backend, inputs.a, inputs.b, o) : tfjsMatMul(name, backend, inputs.a, inputs.b, o);
-  const packed = { ...o, packedShapeB: attrs.packedShapeB };
-  if (attrs.packedFormatB !== 'int8' && tiled(inputs.b, packed)) return tiledMatMulWebGpu(backend, inputs.a, inputs.b, packed);
-  const b = unpackInfo(name, backend, inputs.b, attrs.packedShapeB, attrs.packedFormatB);
-  const out = tiled(b, o) ? tiledMatMulWebGpu(backend, inputs.a, b, o) : tfjsMatMul(name, backend, inputs.a, b, o);
-  disposeInfos(backend, b);
+/**
+ * op(a) op(b) (+ bias) (+ addend) inside a kernel: the tiled program on webgpu where it takes the operands
+ * (a packed f16 b read in place), else tfjs's matmul; a packed b it cannot read in place (int8, or shapes the
+ * tiled program refuses) is decoded into a scratch copy first and freed after. `o.packedShapeB`: b is a
+ * packed weight of that shape, stored as `packedFormat`.
+ */
+export function matMulInfo(
+  name: BackendName,
+  backend: Backend,
+  a: Info,
+  b: Info,
+  o: MatMulOptions,
+  packedFormat: PackedFormat = 'f16',
+): Info {
+  const tiled = (bb: Info, p: MatMulOptions) => name === 'webgpu' && tiledMatMulSupports(a, bb, p);
+  if (!o.packedShapeB) return tiled(b, o) ? tiledMatMulWebGpu(backend, a, b, o) : tfjsMatMul(name, backend, a, b, o);
+  if (packedFormat !== 'int8' && tiled(b, o)) return tiledMatMulWebGpu(backend, a, b, o);
+  const plain = { ...o, packedShapeB: undefined };
+  const w = unpackInfo(name, backend, b, o.packedShapeB, packedFormat);
+  const out = tiled(w, plain) ? tiledMatMulWebGpu(backend, a, w, plain) : tfjsMatMul(name, backend, a, w, plain);
+  disposeInfos(backend, w);
   return out;
-});
+}
+
+defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) =>
+  matMulInfo(
+    name,
+    backend,
+    inputs.a,
+    inputs.b,
+    {
+      transposeA: attrs.transposeA,
+      transposeB: attrs.transposeB,
+      bias: inputs.bias,
+      addend: inputs.addend,
+      packedShapeB: attrs.packedShapeB,
+    },
+    attrs.packedFormatB,
+  ),
+);
 
 /**
  * op(a) op(b) (+ bias [N]) (+ addend [M, N] or [B, M, N]) as one kernel: the tiled program on webgpu, tfjs's
