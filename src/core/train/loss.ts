@@ -103,7 +103,10 @@ export function headRowStats(
     const parts = hs.map((h, i) => {
       let offset = 0;
       const stats = chunks.map((w) => {
-        const s = chunkStats(headMatMul(h as tf.Tensor2D, w), ts[i] as tf.Tensor1D, offset); // logits [n_b, r_k]
+        // logits [n_b, r_k], freed as soon as their stats are taken: under the recomputing head's custom op
+        // nothing is taped, and this scope would otherwise hold every block's logits (all [N, V]) to its end
+        const o = offset;
+        const s = tf.tidy(() => chunkStats(headMatMul(h as tf.Tensor2D, w), ts[i] as tf.Tensor1D, o));
         offset += w.shape[0];
         return s;
       });

@@ -9,6 +9,8 @@ import { loadModel, createRandomModel, type CausalLM } from '../../../../src/cor
 import { createLora } from '../../../../src/core/lora';
 import { lossAndGrads } from '../../../../src/core/train/gradients';
 import { setFusedKernels } from '../../../../src/core/kernels';
+import { setMaxBindingBytes } from '../../../../src/core/backend';
+import { recomputedHeadNll } from '../../../../src/core/train/loss';
 import { configOf, resolveShape } from '../../../../bench/shapes';
 import { fixtureSource, readReference, relErr } from '../../../helpers';
 
@@ -92,5 +94,53 @@ describe('gradient checkpointing memory', () => {
     expect(ckpt.peak, `${ckpt.peak} vs ${plain.peak}`).toBeLessThan(0.6 * plain.peak);
     ids.dispose();
     model.dispose();
+  });
+});
+
+describe('recomputing LM head memory', () => {
+  it('holds one row block of logits at a time in the forward and the backward, not all [N, V] of them', async () => {
+    // 256 rows against a 2048-token vocabulary in blocks of 8 rows (a 64 KiB binding limit): 32 blocks, whose
+    // logits together (2 MiB) are several times what a few blocks and hidden-sized copies take (held to half)
+    const [n, d, v] = [256, 32, 2048];
+    const hidden = tf.randomNormal([n, d], 0, 1, 'float32', 1) as tf.Tensor2D;
+    const init = tf.randomNormal([v, d], 0, 0.5, 'float32', 2);
+    const w = tf.variable(init, false) as tf.Variable<tf.Rank.R2>; // a frozen head: no weight-sized gradient
+    init.dispose();
+    const targets = tf.tensor1d(Array.from({ length: n }, (_, i) => (i * 37) % v), 'int32');
+    const logitsBytes = n * v * 4;
+    const inputs = (n * d + v * d + n) * 4;
+    setMaxBindingBytes(64 * 1024);
+    try {
+      const refLse = tf.tidy(() => tf.logSumExp(tf.matMul(hidden, w, false, true), 1));
+      const fwd = await tf.profile(async () => {
+        const { nll, argmax } = recomputedHeadNll(hidden, [w], targets);
+        const want = tf.tidy(() => tf.sub(refLse, tf.sum(tf.mul(tf.matMul(hidden, w, false, true), tf.oneHot(targets, v)), 1)));
+        expect(relErr((await nll.data()) as Float32Array, (await want.data()) as Float32Array)).toBeLessThanOrEqual(1e-5);
+        tf.dispose([nll, argmax, want]);
+      });
+      refLse.dispose();
+      // the reference's own logits are counted too: measure the forward alone as well
+      const alone = await tf.profile(() => {
+        const { nll, argmax } = recomputedHeadNll(hidden, [w], targets);
+        tf.dispose([nll, argmax]);
+      });
+      expect(fwd.newTensors).toBe(0);
+      const before = tf.memory().numTensors;
+      expect(alone.peakBytes - inputs, `forward peak ${alone.peakBytes}`).toBeLessThan(logitsBytes / 2);
+      const back = await tf.profile(() => {
+        let argmax: tf.Tensor | null = null;
+        const dh = tf.grad((h: tf.Tensor) => {
+          const r = recomputedHeadNll(h as tf.Tensor2D, [w], targets);
+          argmax = r.argmax;
+          return tf.sum(r.nll);
+        })(hidden);
+        tf.dispose([dh, argmax!]);
+      });
+      expect(back.peakBytes - inputs, `backward peak ${back.peakBytes}`).toBeLessThan(logitsBytes / 2);
+      expect(tf.memory().numTensors).toBe(before);
+    } finally {
+      setMaxBindingBytes(null);
+      tf.dispose([hidden, w, targets]);
+    }
   });
 });
