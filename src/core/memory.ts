@@ -63,7 +63,7 @@ export interface MemoryEstimate {
   /**
    * With packed frozen weights, the f32 copy of the largest one (the LM head, or a chunk of it) that a kernel
    * decodes and frees again: memory on top of peakBytes that tf.memory never counts. On the CPU backend
-   * (f16 and int8) and for int8 on WebGPU; f16 on WebGPU needs none (the matmul tiles read its bits).
+   * only: WebGPU needs none (the matmul's loads read the f16 or int8 bits in place).
    */
   cpuDecodeScratchBytes: number;
   /** The largest single buffer without a binding limit (see largestBindingName). */

@@ -51,7 +51,7 @@ export function estimateMemory(x: EstimateInput): MemoryEstimate {
     frozenDtype: x.frozenDtype,
     gradientCheckpointing: x.gradientCheckpointing,
   });
-  const total = e.peakBytes; // WebGPU reads packed f16 weights in place: no decode scratch
+  const total = e.peakBytes; // WebGPU reads packed f16 / int8 weights in place: no decode scratch
   const largest = { name: e.largestBindingName, bytes: e.largestBindingBytes };
   let wontFit: string | null = null;
   const limit = x.adapter?.maxStorageBufferBindingSize;

@@ -2,8 +2,9 @@
 // scale, max|w| / 127 over the row (per output channel of an HF Linear [out, in], per input channel of a
 // GPT-2 Conv1D [in, out], per token of an embedding), and every value is stored as round(w / scale) in
 // [-127, 127], four to a 32-bit word. One int32 tensor holds it all: words 0 .. ceil(n / 4) − 1 the bytes
-// (element 4j + b in byte b, two's complement), then `rows` words with the scales' f32 bits. Kernels decode
-// it where they use it into a scratch f32 copy (WGSL on webgpu, a loop on the CPU backend).
+// (element 4j + b in byte b, two's complement), then `rows` words with the scales' f32 bits. On webgpu the
+// matmul's loads (matmul.ts's byteB) and the row gather read it in place; the CPU backend decodes a scratch
+// f32 copy where it is used.
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, i32, intUniforms, run, sizeOf, type CpuBackendLike, type WebGpuBackendLike } from './backend-util';
 import { defineKernel, runKernel, type BackendName } from './register';

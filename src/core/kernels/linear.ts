@@ -58,8 +58,8 @@ function matmul(
   bias?: Info,
   packedB?: Packed,
 ): Info {
-  const o = { transposeA, transposeB, packedShapeB: packedB?.shape, ...(bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {}) };
-  return matMulInfo(name, backend, a, b, o, packedB?.format);
+  const bound = bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {};
+  return matMulInfo(name, backend, a, b, { transposeA, transposeB, packedShapeB: packedB?.shape, packedFormatB: packedB?.format, ...bound });
 }
 
 function scaled(name: BackendName, backend: Backend, x: Info, s: number): Info {

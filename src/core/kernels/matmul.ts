@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { run, sizeOf, type WebGpuBackendLike, type WebGpuProgram } from './backend-util';
 import { callKernel, defineComposite, disposeInfos, reshaped, runKernel, type Backend, type BackendName } from './register';
 import { unpackInfo, type PackedFormat } from './f16';
+import { int8Layout } from './int8';
 import { subgroupsActive } from './subgroups';
 
 type Info = tf.TensorInfo;
@@ -26,10 +27,13 @@ export interface MatMulOptions {
   /** [M, N] (added to every batch) or [B, M, N]: the full-matrix "bias" of tfjs's _FusedMatMul. */
   addend?: Info;
   /**
-   * B is a frozen weight of this (logical, 2D) shape stored as f16 bits two to an int32 (f16.ts); the
-   * tile loads decode it, so no f32 copy of the weight is ever made.
+   * B is a frozen weight of this (logical, 2D) shape stored packed in int32 words: f16 bits two to a word
+   * (f16.ts) or, with `packedFormatB` int8, bytes four to a word and a scale per row (int8.ts). The loads
+   * decode it, so no f32 copy of the weight is ever made.
    */
   packedShapeB?: number[];
+  /** How B is packed (default f16). */
+  packedFormatB?: PackedFormat;
 }
 
 /** A tile shape: a WX×WY grid of threads, each computing 4×4 outputs, stepping TK along the inner dimension. */
@@ -57,8 +61,8 @@ interface Spec extends Tiling {
   fitK: boolean;
   bias: boolean;
   addend: boolean;
-  /** B holds f16 bits, two to a word (scalar loads through halfB). */
-  packedB: boolean;
+  /** B is packed (scalar loads through halfB / byteB): its format, or null. */
+  packedB: PackedFormat | null;
 }
 
 /** What tfjs-backend-webgpu also reads: per-input vec widths, the output's, and a 3D dispatch layout. */
@@ -104,7 +108,7 @@ function shaderKey(s: Spec): string {
   const f = (b: boolean) => (b ? 1 : 0);
   return (
     `whet_mm_${s.wx}x${s.wy}x${s.tk}_t${f(s.tA)}${f(s.tB)}_v${f(s.vecA)}${f(s.vecB)}${f(s.vecC)}` +
-    `_fit${f(s.fitM)}${f(s.fitN)}${f(s.fitK)}_e${f(s.bias)}${f(s.addend)}_p${f(s.packedB)}`
+    `_fit${f(s.fitM)}${f(s.fitN)}${f(s.fitK)}_e${f(s.bias)}${f(s.addend)}_p${s.packedB ?? 0}`
   );
 }
 
@@ -192,16 +196,30 @@ function loadA(s: Spec): string {
   );
 }
 
-/** Element i of B: a plain load, or the half i of the packed words. */
-function bAt(packed: boolean, i: string): string {
-  return packed ? `halfB(${i})` : `B[${i}]`;
+/** Element i of B: a plain load, or element i of the packed words (f16 half, or int8 byte times its row's scale). */
+function bAt(packed: PackedFormat | null, i: string): string {
+  return packed === 'int8' ? `byteB(${i})` : packed ? `halfB(${i})` : `B[${i}]`;
 }
 
-const HALF_B_WGSL = `
+/** The decoder bAt calls for packed B (int8.ts's layout: the bytes' words, then one f32 scale per row). */
+function packedBWgsl(packed: PackedFormat | null): string {
+  if (packed === 'f16')
+    return `
   fn halfB(i : i32) -> f32 {
     let w = unpack2x16float(bitcast<u32>(B[i / 2]));
     return select(w.x, w.y, (i & 1) == 1);
   }`;
+  if (packed === 'int8')
+    return `
+  fn byteB(i : i32) -> f32 {
+    let q = (B[i / 4] << u32(24 - 8 * (i % 4))) >> 24u; // byte i % 4, sign-extended
+    return f32(q) * bitcast<f32>(B[uniforms.bWords + i / uniforms.bCols]);
+  }`;
+  return '';
+}
+
+/** Uniforms every matmul program declares; bCols / bWords locate an int8 B's scales (0 otherwise). */
+const UNIFORMS = 'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32, bCols : i32, bWords : i32,';
 
 function loadB(s: Spec): string {
   const wg = s.wx * s.wy;
@@ -329,7 +347,7 @@ function userCode(s: Spec): string {
       ? `var bv = vec4<f32>(0.0);\n    if (colBase < uniforms.nDim) { bv = bias[colBase / 4]; }`
       : `var bv = vec4<f32>(0.0);\n    for (var j = 0; j < 4; j++) { if (colBase + j < uniforms.nDim) { bv[j] = bias[colBase + j]; } }`;
   }
-  return `${s.packedB ? HALF_B_WGSL : ''}
+  return `${packedBWgsl(s.packedB)}
   const TM4 : i32 = ${tm / 4};
   const TN4 : i32 = ${tn / 4};
   var<workgroup> As : array<vec4<f32>, ${(tm * s.tk) / 4}>;
@@ -373,7 +391,7 @@ function program(s: Spec, batch: number, m: number, n: number, inputs: string[])
     dispatchLayout: { x: [2], y: [1], z: [0] },
     dispatch: [Math.ceil(n / (4 * s.wx)), Math.ceil(m / (4 * s.wy)), batch],
     workgroupSize: [s.wx, s.wy, 1],
-    uniforms: 'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32,',
+    uniforms: UNIFORMS,
     getUserCode: () => userCode(s),
   };
 }
@@ -381,7 +399,7 @@ function program(s: Spec, batch: number, m: number, n: number, inputs: string[])
 /** The skinny program's cache key parts: vec4 loads (K % 4 == 0, B not packed), packed B, the epilogue. */
 interface SkinnySpec {
   vec: boolean;
-  packedB: boolean;
+  packedB: PackedFormat | null;
   bias: boolean;
   addend: boolean;
 }
@@ -422,7 +440,7 @@ function skinnyUserCode(s: SkinnySpec): string {
     if (s.addend) terms.push(`addend[offD + ${r} * uniforms.nDim + n]`);
     return `if (${r} < uniforms.mDim) { result[offC + ${r} * uniforms.nDim + n] = ${terms.join(' + ')}; }`;
   };
-  return `${s.packedB ? HALF_B_WGSL : ''}
+  return `${packedBWgsl(s.packedB)}
   enable subgroups;
   var<workgroup> red : array<vec4<f32>, ${C * SKINNY_WG}>;
 
@@ -464,11 +482,11 @@ function skinnyProgram(s: SkinnySpec, batch: number, m: number, n: number, input
     variableComponents: inputs.map((name) => (s.vec && (name === 'A' || name === 'B') ? 4 : 1)),
     outputComponent: 1,
     outputShape: [batch, m, n],
-    shaderKey: `whet_mm_skinny_v${f(s.vec)}_p${f(s.packedB)}_e${f(s.bias)}${f(s.addend)}`,
+    shaderKey: `whet_mm_skinny_v${f(s.vec)}_p${s.packedB ?? 0}_e${f(s.bias)}${f(s.addend)}`,
     dispatchLayout: { x: [2], y: [1], z: [0] },
     dispatch: [Math.ceil(n / SKINNY_COLS), 1, batch],
     workgroupSize: [SKINNY_WG, 1, 1],
-    uniforms: 'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32,',
+    uniforms: UNIFORMS,
     getUserCode: () => skinnyUserCode(s),
   };
 }
@@ -506,7 +524,7 @@ function logicalB(b: Info, o: MatMulOptions): Info {
 export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, o: MatMulOptions = {}): Info {
   const tA = !!o.transposeA;
   const tB = !!o.transposeB;
-  const packedB = !!o.packedShapeB;
+  const packedB = o.packedShapeB ? (o.packedFormatB ?? 'f16') : null;
   const d = dims(a, logicalB(b, o), tA, tB);
   const { batch, m, n, k } = d;
   if (batch * m * n === 0) return backend.makeTensorInfo(d.outShape, 'float32', new Float32Array(0));
@@ -540,7 +558,8 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
     names.push('addend');
     inputs.push(reshaped(o.addend, [perBatch ? batch : 1, m, n]));
   }
-  const uniforms = [m, n, k, d.batchA === 1 ? 0 : m * k, d.batchB === 1 ? 0 : k * n, strideD].map((v) => ({
+  const int8 = packedB === 'int8' ? int8Layout(o.packedShapeB!) : null;
+  const uniforms = [m, n, k, d.batchA === 1 ? 0 : m * k, d.batchB === 1 ? 0 : k * n, strideD, int8?.cols ?? 0, int8?.words ?? 0].map((v) => ({
     type: 'int32' as const,
     data: [v],
   }));
@@ -568,57 +587,43 @@ interface MatMulAttrs {
   transposeA: boolean;
   transposeB: boolean;
   packedShapeB?: number[];
-  /** int8: b is decoded into a scratch copy first (the tile loads read f16 only). */
   packedFormatB?: PackedFormat;
 }
 
 /**
  * op(a) op(b) (+ bias) (+ addend) inside a kernel: the tiled program on webgpu where it takes the operands
- * (a packed f16 b read in place), else tfjs's matmul; a packed b it cannot read in place (int8, or shapes the
- * tiled program refuses) is decoded into a scratch copy first and freed after. `o.packedShapeB`: b is a
- * packed weight of that shape, stored as `packedFormat`.
+ * (a packed b, f16 or int8, read in place), else tfjs's matmul; a packed b it cannot read in place (the CPU
+ * backend, or shapes the tiled program refuses) is decoded into a scratch copy first and freed after.
+ * `o.packedShapeB`: b is a packed weight of that shape, stored as `o.packedFormatB`.
  */
-export function matMulInfo(
-  name: BackendName,
-  backend: Backend,
-  a: Info,
-  b: Info,
-  o: MatMulOptions,
-  packedFormat: PackedFormat = 'f16',
-): Info {
+export function matMulInfo(name: BackendName, backend: Backend, a: Info, b: Info, o: MatMulOptions): Info {
   const tiled = (bb: Info, p: MatMulOptions) => name === 'webgpu' && tiledMatMulSupports(a, bb, p);
-  if (!o.packedShapeB) return tiled(b, o) ? tiledMatMulWebGpu(backend, a, b, o) : tfjsMatMul(name, backend, a, b, o);
-  if (packedFormat !== 'int8' && tiled(b, o)) return tiledMatMulWebGpu(backend, a, b, o);
-  const plain = { ...o, packedShapeB: undefined };
-  const w = unpackInfo(name, backend, b, o.packedShapeB, packedFormat);
+  if (tiled(b, o)) return tiledMatMulWebGpu(backend, a, b, o);
+  if (!o.packedShapeB) return tfjsMatMul(name, backend, a, b, o);
+  const plain = { ...o, packedShapeB: undefined, packedFormatB: undefined };
+  const w = unpackInfo(name, backend, b, o.packedShapeB, o.packedFormatB ?? 'f16');
   const out = tiled(w, plain) ? tiledMatMulWebGpu(backend, a, w, plain) : tfjsMatMul(name, backend, a, w, plain);
   disposeInfos(backend, w);
   return out;
 }
 
 defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) =>
-  matMulInfo(
-    name,
-    backend,
-    inputs.a,
-    inputs.b,
-    {
-      transposeA: attrs.transposeA,
-      transposeB: attrs.transposeB,
-      bias: inputs.bias,
-      addend: inputs.addend,
-      packedShapeB: attrs.packedShapeB,
-    },
-    attrs.packedFormatB,
-  ),
+  matMulInfo(name, backend, inputs.a, inputs.b, {
+    transposeA: attrs.transposeA,
+    transposeB: attrs.transposeB,
+    bias: inputs.bias,
+    addend: inputs.addend,
+    packedShapeB: attrs.packedShapeB,
+    packedFormatB: attrs.packedFormatB,
+  }),
 );
 
 /**
  * op(a) op(b) (+ bias [N]) (+ addend [M, N] or [B, M, N]) as one kernel: the tiled program on webgpu, tfjs's
  * matmul on cpu. a [..., M, K] (or [..., K, M] with transposeA), b [..., K, N] (or [..., N, K]). Forward
  * only: no gradient is registered (linear.ts calls the program inside its own differentiable kernels).
- * `packedShapeB`: b is a packed weight of that shape (f16.ts), read in place on webgpu when f16; with
- * `packedFormatB` int8 (int8.ts) decoded into a scratch copy first.
+ * `packedShapeB`: b is a packed weight of that shape, `packedFormatB` f16 (f16.ts, the default) or int8
+ * (int8.ts): read in place on webgpu, decoded into a scratch copy on cpu.
  */
 export function tiledMatMul(
   a: tf.Tensor,

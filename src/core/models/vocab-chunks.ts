@@ -107,7 +107,7 @@ export function gatherRows(chunks: RowChunk[], ids: tf.Tensor): tf.Tensor {
 
 /**
  * hidden [N, d] · chunkᵀ → logits [N, r] of one head chunk [r, d]. A packed chunk goes through the linear
- * kernel, which reads f16 bits in its tile loads (webgpu; int8 it decodes to a scratch copy) and saves only
+ * kernel, which reads the packed bits in its tile loads (webgpu; on cpu it decodes a scratch copy) and saves only
  * `hidden` for the backward; on the plain path it is decoded first.
  */
 export function headMatMul(hidden: tf.Tensor2D, w: RowChunk): tf.Tensor2D {

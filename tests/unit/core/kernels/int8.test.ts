@@ -79,21 +79,28 @@ describe('int8 packing', () => {
 });
 
 describe('reading int8 weights', () => {
-  it('the tiled matmul takes int8 words for B as it takes the decoded weight (≤ 1e-5)', async () => {
-    for (const [m, n, k] of [
-      [1, 1001, 577],
-      [4, 37, 576],
-      [70, 65, 33],
-    ]) {
-      const w = randn([n, k], 0.1);
-      const packed = packWeight(w, 'int8');
-      const decoded = unpackWeight(packed);
-      const x = randn([m, k]);
-      const got = tiledMatMul(x, packed.bits, { transposeB: true, packedShapeB: [n, k], packedFormatB: 'int8' });
-      const want = tf.matMul(x, decoded as tf.Tensor2D, false, true);
-      expect(got.shape).toEqual([m, n]);
-      expect(relErr(await got.data(), await want.data()), `${m}×${n}×${k}`).toBeLessThanOrEqual(1e-5);
-      tf.dispose([w, packed.bits, decoded, x, got, want]);
+  it('the tiled matmul takes int8 words for B as it takes the decoded weight (≤ 1e-5; on webgpu read in the tile loads)', async () => {
+    for (const transposeB of [true, false])
+      for (const [m, n, k] of [
+        [1, 1001, 577],
+        [4, 37, 576],
+        [70, 65, 33],
+      ]) {
+        const shape = transposeB ? [n, k] : [k, n];
+        const w = randn(shape, 0.1);
+        const packed = packWeight(w, 'int8');
+        const decoded = unpackWeight(packed);
+        const x = randn([m, k]);
+        const got = tiledMatMul(x, packed.bits, { transposeB, packedShapeB: shape, packedFormatB: 'int8' });
+        const want = tf.matMul(x, decoded as tf.Tensor2D, false, transposeB);
+        expect(got.shape).toEqual([m, n]);
+        expect(relErr(await got.data(), await want.data()), `${m}×${n}×${k}${transposeB ? 'ᵀ' : ''}`).toBeLessThanOrEqual(1e-5);
+        tf.dispose([w, packed.bits, decoded, x, got, want]);
+      }
+    if (tf.getBackend() === 'webgpu') {
+      // the programs that ran: a matmul decoding int8 in its loads (no f32 copy of B made for it)
+      const keys = Object.keys((tf.backend() as unknown as { pipelineCache: Record<string, unknown> }).pipelineCache);
+      expect(keys.some((key) => key.startsWith('whet_mm_') && key.includes('_pint8')), keys.join(' ')).toBe(true);
     }
   });
 
