@@ -197,9 +197,16 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   // backward runs, the gradients of its intermediates as they are freed (measured: 1.0–1.27 blocks' worth
   // of what an unrecomputed block keeps, on Llama and GPT-2 shapes of 32–256 tokens, LoRA and full).
   const layersFloats = ckpt ? c.numLayers * d + RECOMPUTED_BLOCKS * perLayer : c.numLayers * perLayer;
+  // Checkpointed, each block also keeps its own reference to the tensors every layer reads (recompute.ts's
+  // consts): the attention bias [1, 1, T, T] and Llama's RoPE tables [T, head_dim] ×2. One buffer, but
+  // tf.memory counts every reference (measured: 2.49 MB per layer at 512 tokens, its input 1.18 of it).
+  // Unrecomputed, the per-token fit holds them (small next to a layer's activations).
+  const t = Math.min(x.seq, c.maxPositions);
+  const layerConsts = ckpt ? F32 * (t * t + (c.modelType === 'gpt2' ? 0 : 2 * t * c.headDim)) : 0;
   // Checkpointed, the recomputed head keeps the weight by reference (loss.ts): only the gather's copy is left.
   const savedCopies = packed ? 0 : ckpt ? 1 : SAVED_EMBEDDING_COPIES;
-  const activationBytes = Math.round(tokens * F32 * (layersFloats + k.d * d)) + savedCopies * embedding * F32;
+  const activationBytes =
+    Math.round(tokens * F32 * (layersFloats + k.d * d)) + c.numLayers * layerConsts + savedCopies * embedding * F32;
   // Checkpointed, the head's logits are recomputed one row block (≤ 32 MiB) at a time: a few block-sized
   // temporaries (measured: about three) instead of the [N, V] logits kept several times.
   const blockRows = Math.max(1, Math.min(tokens, Math.floor(RECOMPUTE_BLOCK_BYTES / (F32 * c.vocabSize))));
