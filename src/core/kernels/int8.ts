@@ -3,7 +3,7 @@
 // GPT-2 Conv1D [in, out], per token of an embedding), and every value is stored as round(w / scale) in
 // [-127, 127], four to a 32-bit word. One int32 tensor holds it all: words 0 .. ceil(n / 4) − 1 the bytes
 // (element 4j + b in byte b, two's complement), then `rows` words with the scales' f32 bits. On webgpu the
-// matmul's loads (matmul.ts's byteB) and the row gather read it in place; the CPU backend decodes a scratch
+// matmul's loads (through int8At) and the row gather read it in place; the CPU backend decodes a scratch
 // f32 copy where it is used.
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, i32, intUniforms, run, sizeOf, type CpuBackendLike, type WebGpuBackendLike } from './backend-util';
@@ -66,13 +66,19 @@ function packWebGpu(backend: WebGpuBackendLike, x: tf.TensorInfo, scales: tf.Ten
   return run(backend, program, [x, scales], intUniforms(n, cols, words), 'int32');
 }
 
-/** Decodes element `e` of the int8 words `bits` (WGSL; `words` and `cols` from int8Layout). */
-const DECODE_WGSL = `
+/**
+ * WGSL `int8At(e, words, cols)`: element `e` of the int8 words in the i32 array `buffer` (`words` and `cols`
+ * from int8Layout), decoded. The unpack and gather kernels here and the matmul's loads (matmul.ts) call it.
+ */
+export function int8DecodeWgsl(buffer: string): string {
+  return `
   fn int8At(e : i32, words : i32, cols : i32) -> f32 {
-    let w = bitcast<u32>(bits[e / 4]);
+    let w = bitcast<u32>(${buffer}[e / 4]);
     let q = bitcast<i32>(w << (24u - 8u * u32(e % 4))) >> 24u;
-    return f32(q) * bitcast<f32>(bits[words + e / cols]);
+    return f32(q) * bitcast<f32>(${buffer}[words + e / cols]);
   }`;
+}
+const DECODE_WGSL = int8DecodeWgsl('bits');
 
 /** The CPU backend's view of int8 words: the bytes and the per-row scales. */
 function int8Views(backend: CpuBackendLike, bits: tf.TensorInfo, shape: number[]): { bytes: Int8Array; s: Float32Array } {

@@ -11,10 +11,10 @@
 // splits K over its threads and sums with subgroupAdd, instead of a 32×32 tile that would compute 31
 // rows of nothing.
 import * as tf from '@tensorflow/tfjs';
-import { run, sizeOf, type WebGpuBackendLike, type WebGpuProgram } from './backend-util';
+import { intUniforms, run, sizeOf, type WebGpuBackendLike, type WebGpuProgram } from './backend-util';
 import { callKernel, defineComposite, disposeInfos, reshaped, runKernel, type Backend, type BackendName } from './register';
 import { unpackInfo, type PackedFormat } from './f16';
-import { int8Layout } from './int8';
+import { int8DecodeWgsl, int8Layout } from './int8';
 import { subgroupsActive } from './subgroups';
 
 type Info = tf.TensorInfo;
@@ -61,7 +61,7 @@ interface Spec extends Tiling {
   fitK: boolean;
   bias: boolean;
   addend: boolean;
-  /** B is packed (scalar loads through halfB / byteB): its format, or null. */
+  /** B is packed (scalar loads through halfB / int8At): its format, or null. */
   packedB: PackedFormat | null;
 }
 
@@ -198,10 +198,11 @@ function loadA(s: Spec): string {
 
 /** Element i of B: a plain load, or element i of the packed words (f16 half, or int8 byte times its row's scale). */
 function bAt(packed: PackedFormat | null, i: string): string {
-  return packed === 'int8' ? `byteB(${i})` : packed ? `halfB(${i})` : `B[${i}]`;
+  if (packed === 'int8') return `int8At(${i}, uniforms.bWords, uniforms.bCols)`;
+  return packed ? `halfB(${i})` : `B[${i}]`;
 }
 
-/** The decoder bAt calls for packed B (int8.ts's layout: the bytes' words, then one f32 scale per row). */
+/** The decoder bAt calls for packed B: halfB here, int8.ts's int8At. */
 function packedBWgsl(packed: PackedFormat | null): string {
   if (packed === 'f16')
     return `
@@ -209,13 +210,7 @@ function packedBWgsl(packed: PackedFormat | null): string {
     let w = unpack2x16float(bitcast<u32>(B[i / 2]));
     return select(w.x, w.y, (i & 1) == 1);
   }`;
-  if (packed === 'int8')
-    return `
-  fn byteB(i : i32) -> f32 {
-    let q = (B[i / 4] << u32(24 - 8 * (i % 4))) >> 24u; // byte i % 4, sign-extended
-    return f32(q) * bitcast<f32>(B[uniforms.bWords + i / uniforms.bCols]);
-  }`;
-  return '';
+  return packed === 'int8' ? int8DecodeWgsl('B') : '';
 }
 
 /** Uniforms every matmul program declares; bCols / bWords locate an int8 B's scales (0 otherwise). */
@@ -559,10 +554,7 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
     inputs.push(reshaped(o.addend, [perBatch ? batch : 1, m, n]));
   }
   const int8 = packedB === 'int8' ? int8Layout(o.packedShapeB!) : null;
-  const uniforms = [m, n, k, d.batchA === 1 ? 0 : m * k, d.batchB === 1 ? 0 : k * n, strideD, int8?.cols ?? 0, int8?.words ?? 0].map((v) => ({
-    type: 'int32' as const,
-    data: [v],
-  }));
+  const uniforms = intUniforms(m, n, k, d.batchA === 1 ? 0 : m * k, d.batchB === 1 ? 0 : k * n, strideD, int8?.cols ?? 0, int8?.words ?? 0);
   const prog = thin
     ? skinnyProgram({ vec: !packedB && k % 4 === 0, packedB, bias: !!o.bias, addend: !!o.addend }, batch, m, n, names)
     : program(spec, batch, m, n, names);
