@@ -286,11 +286,13 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     };
 
     if (opts.leakSteps !== undefined) {
-      // Varying lengths: every length runs once before the reference point (so first-time allocations, shader
-      // compiles and pooled buffers of each size are behind it), then the counts must not move.
+      // Varying lengths: the cycle of lengths runs twice before the reference point, so that first-time
+      // allocations, shader compiles and pooled buffers of each size are behind it, including those of each
+      // change from one length to the next (which pooled buffers are free depends on what the step before
+      // freed); then the counts must not move.
       const lengths = opts.varyLengths ? variedLengths(dims.seq) : [dims.seq];
       const leakBatches = opts.varyLengths ? randomBatches(dims, lengths.length * 2, opts.seed + 3, lengths) : null;
-      const cycleEnd = Math.max(10, completed) + lengths.length;
+      const cycleEnd = Math.max(10, completed) + 2 * lengths.length;
       let leakIndex = 0;
       try {
         while (completed < opts.leakSteps) {

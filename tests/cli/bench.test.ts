@@ -225,8 +225,9 @@ describe('whetstone bench', () => {
       expect(Math.abs(r.json.estimatedPeakBytes - r.json.peakBytes) / r.json.peakBytes).toBeLessThanOrEqual(0.15);
   });
 
-  // Issue 7: long runs with ragged batches must not leak tensors or grow GPU memory. Every length runs once
-  // before the reference point (first allocations of each size), then 500 steps must leave every count equal.
+  // Issue 7: long runs with ragged batches must not leak tensors or grow GPU memory. The cycle of lengths runs
+  // twice before the reference point (first allocations of each size and of each change of size), then 500
+  // steps must leave every count equal.
   for (const backend of ['cpu', 'webgpu'])
     it(`--leak-check --vary-lengths: 500 steps of six batch lengths keep tensors, bytes and GPU buffers flat (${backend})`, () => {
       const r = whetstone(
