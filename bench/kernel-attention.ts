@@ -4,7 +4,7 @@
 // largest relative difference of output and dq/dk/dv between the two paths.
 import * as tf from '@tensorflow/tfjs';
 import { fusedKernelsEnabled, setFusedKernels } from '../src/core/kernels';
-import { attention, attentionBias } from '../src/core/models/layers';
+import { attention, attentionKeys } from '../src/core/models/layers';
 
 export interface AttentionBenchOptions {
   b: number;
@@ -59,13 +59,13 @@ function relErr(a: Float32Array, b: Float32Array): number {
   return den === 0 ? num : num / den;
 }
 
-async function runPath(fused: boolean, xs: tf.Tensor4D[], bias: tf.Tensor4D, r: tf.Tensor, o: AttentionBenchOptions): Promise<PathRun> {
+async function runPath(fused: boolean, xs: tf.Tensor4D[], keys: tf.Tensor2D, r: tf.Tensor, o: AttentionBenchOptions): Promise<PathRun> {
   setFusedKernels(fused);
   const [q, k, v] = xs;
-  const forward = () => tf.tidy(() => attention(q, k, v, bias, 0, {})); // the plain path's intermediates are not kept
+  const forward = () => tf.tidy(() => attention(q, k, v, keys, 0, {})); // the plain path's intermediates are not kept
   const grads = () =>
     tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
-      tf.sum(tf.mul(attention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, bias, 0, {}), r)),
+      tf.sum(tf.mul(attention(a as tf.Tensor4D, b as tf.Tensor4D, c as tf.Tensor4D, keys, 0, {}), r)),
     )(xs);
   const timeIt = async (f: () => tf.Tensor | tf.Tensor[]): Promise<number> => {
     const times: number[] = [];
@@ -89,7 +89,7 @@ async function runPath(fused: boolean, xs: tf.Tensor4D[], bias: tf.Tensor4D, r: 
   return { msFwd, msFwdBwd, peakBytes: info.peakBytes - start, values };
 }
 
-/** Runs both paths on the same random q, k, v (causal bias) and reports times, peak bytes and the difference. */
+/** Runs both paths on the same random q, k, v (causal mask) and reports times, peak bytes and the difference. */
 export async function benchAttention(opts: AttentionBenchOptions): Promise<AttentionBenchResult> {
   const { b, h, kvHeads, t, d, iters } = opts;
   if (h % kvHeads !== 0) throw new Error(`heads (${h}) must be a multiple of kv heads (${kvHeads})`);
@@ -101,12 +101,12 @@ export async function benchAttention(opts: AttentionBenchOptions): Promise<Atten
     tf.randomNormal([b, kvHeads, t, d], 0, 1, 'float32', 3),
   ] as tf.Tensor4D[];
   const r = tf.randomNormal([b, t, h * d], 0, 1, 'float32', 4);
-  const bias = attentionBias(t, 0);
+  const keys = attentionKeys(t, 0);
   try {
     log(`attention b=${b} h=${h} kv=${kvHeads} t=${t} d=${d}: flash`);
-    const flash = await runPath(true, xs, bias, r, opts);
+    const flash = await runPath(true, xs, keys, r, opts);
     log(`flash: fwd ${flash.msFwd.toFixed(1)} ms, fwd+bwd ${flash.msFwdBwd.toFixed(1)} ms; plain`);
-    const plain = await runPath(false, xs, bias, r, opts);
+    const plain = await runPath(false, xs, keys, r, opts);
     log(`plain: fwd ${plain.msFwd.toFixed(1)} ms, fwd+bwd ${plain.msFwdBwd.toFixed(1)} ms`);
     const maxRelErr = Math.max(...flash.values.map((f, i) => relErr(f, plain.values[i])));
     return {
@@ -127,6 +127,6 @@ export async function benchAttention(opts: AttentionBenchOptions): Promise<Atten
     };
   } finally {
     setFusedKernels(previous);
-    tf.dispose([...xs, r, bias]);
+    tf.dispose([...xs, r, keys]);
   }
 }

@@ -198,11 +198,10 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   // of what an unrecomputed block keeps, on Llama and GPT-2 shapes of 32–256 tokens, LoRA and full).
   const layersFloats = ckpt ? c.numLayers * d + RECOMPUTED_BLOCKS * perLayer : c.numLayers * perLayer;
   // Checkpointed, each block also keeps its own reference to the tensors every layer reads (recompute.ts's
-  // consts): the attention bias [1, 1, T, T] and Llama's RoPE tables [T, head_dim] ×2. One buffer, but
-  // tf.memory counts every reference (measured: 2.49 MB per layer at 512 tokens, its input 1.18 of it).
-  // Unrecomputed, the per-token fit holds them (small next to a layer's activations).
+  // consts): the attention's key mask [1, T] and Llama's RoPE tables [T, head_dim] ×2. One buffer, but
+  // tf.memory counts every reference. Unrecomputed, the per-token fit holds them.
   const t = Math.min(x.seq, c.maxPositions);
-  const layerConsts = ckpt ? F32 * (t * t + (c.modelType === 'gpt2' ? 0 : 2 * t * c.headDim)) : 0;
+  const layerConsts = ckpt ? F32 * (t + (c.modelType === 'gpt2' ? 0 : 2 * t * c.headDim)) : 0;
   // Checkpointed, the recomputed head keeps the weight by reference (loss.ts): only the gather's copy is left.
   const savedCopies = packed ? 0 : ckpt ? 1 : SAVED_EMBEDDING_COPIES;
   const activationBytes =

@@ -1,6 +1,7 @@
 // Attention as single kernels: heads split [B, T, n·D] → [B, n, T, D] (and merged back), RoPE (rotate-half)
-// and scaled dot-product attention with an additive bias, computed flash-style in tiles (online softmax
-// forward, recomputing backward) so that no [B, H, T, S] score or probability tensor is ever allocated.
+// and causal scaled dot-product attention with a key padding mask, computed flash-style in tiles (online
+// softmax forward, recomputing backward) so that no [B, H, T, S] score or probability tensor, and no [T, S]
+// mask, is ever allocated.
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, run, sizeOf, type Uniform, type WebGpuProgram } from './backend-util';
 import {
@@ -169,7 +170,10 @@ export function fusedRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): t
 // softmax(q kᵀ · scale + bias) v without a [B, H, T, S] score tensor: the forward walks the keys in tiles with
 // an online softmax (running max m and sum l per query row) and saves, besides the output O, only the row
 // statistics (m, log l) [B, H, T, 2] (m + log l is the row's log-sum-exp; kept apart because bias −1e9
-// would swallow log l in f32 and a fully masked row would come back with p = 1 instead of 1/n). The backward
+// would swallow log l in f32 and a fully masked row would come back with p = 1 instead of 1/n). The bias is
+// never stored: each score's is computed from its positions and the key mask [B|1, S], the same f32 values
+// layers.ts's attentionBias materializes for the plain path (causal, query i at position S − T + i; padded
+// keys −1e9). The backward
 // recomputes the probabilities tile by tile: P = exp(s − m − log l), Dᵢ = Σ dO∘O, dS = P∘(dP − Dᵢ).
 // Grouped key/value heads (query head h reads kv head ⌊h / (H/K)⌋) are indexed, never repeated; dk/dv sum
 // over the group. On WebGPU each workgroup keeps its key/value (or query/dO) tile in shared memory.
@@ -181,16 +185,56 @@ interface AttnDims {
   t: number;
   s: number;
   d: number;
-  biasBatched: boolean;
+  /** The key mask has a row per sequence (else one row for all). */
+  keysBatched: boolean;
+  /** S − T: positions before the first query (a KV cache's length); query i is at position past + i. */
+  past: number;
   scale: number;
 }
 
 type AttnAttrs = { scale: number };
 
-function attnDims(q: Info, k: Info, bias: Info, scale: number): AttnDims {
+function attnDims(q: Info, k: Info, keys: Info, { scale }: AttnAttrs): AttnDims {
   const [b, h, t, d] = q.shape;
-  return { b, h, kv: k.shape[1], t, s: k.shape[2], d, biasBatched: bias.shape[0] !== 1, scale };
+  const s = k.shape[2];
+  return { b, h, kv: k.shape[1], t, s, d, keysBatched: keys.shape[0] !== 1, past: s - t, scale };
 }
+
+const NEG = -1e9; // as MASK_BIAS_WGSL's
+
+/**
+ * The additive bias of query i and key j (key mask value `key`: 1 real, 0 padding) in f32 steps, as
+ * attentionBias computes it: min(causal + (1 − key) · −1e9, 0), causal −1e9 when j > past + i.
+ */
+function maskBias(i: number, j: number, key: number, past: number): number {
+  return Math.min(Math.fround((j > past + i ? NEG : 0) + Math.fround((1 - key) * NEG)), 0);
+}
+
+/**
+ * The first key of a sequence that is not padding (S when all are): query i sees a key exactly when
+ * past + i ≥ it. A row that sees one skips every key after past + i (each adds exactly 0); a row that sees
+ * none is computed over every key, as the plain path does.
+ */
+function firstKey(mv: ArrayLike<number>, keyRow: number, s: number): number {
+  let f = 0;
+  while (f < s && Math.fround((1 - mv[keyRow + f]) * NEG) < MASKED) f++;
+  return f;
+}
+// keys may be stored as i32 (tfjs casts an int mask to f32 without a copy): read through f32().
+// firstKey(row): the first key of a sequence that is not padding (S when all are): query i sees a key
+// exactly when past + i ≥ firstKey, so a row below it is fully masked (computed over every key).
+const MASK_BIAS_WGSL = `
+    fn maskBias(i : i32, j : i32, key : f32) -> f32 {
+      return min(select(0.0, -1e9, j > uniforms.past + i) + (1.0 - key) * -1e9, 0.0);
+    }
+    fn firstKey(keyRow : i32) -> i32 {
+      var f = 0;
+      loop {
+        if (f >= uniforms.s || (1.0 - f32(keys[keyRow + f])) * -1e9 >= MASKED) { break; }
+        f = f + 1;
+      }
+      return f;
+    }`;
 
 /**
  * Masked keys are skipped, exactly: a key with bias < MASKED (attentionBias uses −1e9) in a row whose max is
@@ -200,7 +244,8 @@ function attnDims(q: Info, k: Info, bias: Info, scale: number): AttnDims {
  */
 const MASKED = -1e7;
 const SEEN = -1e6;
-const MASK_WGSL = `const MASKED : f32 = ${MASKED}; const SEEN : f32 = ${SEEN}; const SKIP : f32 = -3.402823e+38;`;
+const MASK_WGSL = `const MASKED : f32 = ${MASKED}; const SEEN : f32 = ${SEEN}; const SKIP : f32 = -3.402823e+38;
+    ${MASK_BIAS_WGSL}`;
 
 /** Keys per shared tile (forward, dq): two tiles of keyTile·D floats stay within WebGPU's 16 KiB default. */
 function keyTile(d: number): number {
@@ -227,8 +272,8 @@ function score(qk: number, scale: number, bias: number): number {
   return Math.fround(Math.fround(Math.fround(qk) * scale) + bias);
 }
 
-function forwardCpu(backend: Backend, q: Info, k: Info, v: Info, bias: Info, dims: AttnDims): Info[] {
-  const [qv, kv, vv, bv] = [q, k, v, bias].map((x) => f32(backend, x));
+function forwardCpu(backend: Backend, q: Info, k: Info, v: Info, keys: Info, dims: AttnDims): Info[] {
+  const [qv, kv, vv, mv] = [q, k, v, keys].map((x) => f32(backend, x));
   const { b: B, h: H, kv: K, t: T, s: S, d: D, scale } = dims;
   const rep = H / K;
   const BK = keyTile(D);
@@ -237,20 +282,21 @@ function forwardCpu(backend: Backend, q: Info, k: Info, v: Info, bias: Info, dim
   const acc = new Float64Array(D);
   const sc = new Float64Array(BK);
   for (let b = 0; b < B; b++) {
-    const biasB = (dims.biasBatched ? b : 0) * T;
+    const keyRow = (dims.keysBatched ? b : 0) * S;
+    const first = firstKey(mv, keyRow, S);
     for (let h = 0; h < H; h++) {
       const kvBase = (b * K + Math.floor(h / rep)) * S * D;
       for (let i = 0; i < T; i++) {
         const qBase = ((b * H + h) * T + i) * D;
-        const biasRow = (biasB + i) * S;
+        const end = dims.past + i >= first ? dims.past + i + 1 : S; // causal: no key tile after the row's last
         let m = -Infinity;
         let l = 0;
         acc.fill(0);
-        for (let j0 = 0; j0 < S; j0 += BK) {
+        for (let j0 = 0; j0 < end; j0 += BK) {
           const n = Math.min(BK, S - j0);
           let tmax = m;
           for (let jj = 0; jj < n; jj++) {
-            const bias = bv[biasRow + j0 + jj];
+            const bias = maskBias(i, j0 + jj, mv[keyRow + j0 + jj], dims.past);
             if (bias < MASKED && m > SEEN) {
               sc[jj] = -Infinity; // contributes exactly 0: skip its q·k and v
               continue;
@@ -286,8 +332,8 @@ function forwardCpu(backend: Backend, q: Info, k: Info, v: Info, bias: Info, dim
 }
 
 function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnDims): Info[] {
-  const { dy, q, k, v, bias, y, stats } = inputs;
-  const [gv, qv, kv, vv, bv, yv, st] = [dy, q, k, v, bias, y, stats].map((x) => f32(backend, x));
+  const { dy, q, k, v, keys, y, stats } = inputs;
+  const [gv, qv, kv, vv, mv, yv, st] = [dy, q, k, v, keys, y, stats].map((x) => f32(backend, x));
   const { b: B, h: H, kv: K, t: T, s: S, d: D, scale } = dims;
   const rep = H / K;
   const BK = keyTile(D);
@@ -308,7 +354,8 @@ function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnD
   // Key tiles outside, the group's query rows in tiles inside: dk/dv of a key tile complete in one pass,
   // dq accumulates across key tiles (FlashAttention-2's order).
   for (let b = 0; b < B; b++) {
-    const biasB = (dims.biasBatched ? b : 0) * T;
+    const keyRow = (dims.keysBatched ? b : 0) * S;
+    const first = firstKey(mv, keyRow, S);
     for (let g = 0; g < K; g++) {
       const kvBase = (b * K + g) * S * D;
       const row0 = (b * H + g * rep) * T; // the group's first query row in [B, H, T]
@@ -320,6 +367,7 @@ function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnD
             const r = r0 + rr;
             const h = g * rep + Math.floor(r / T);
             const i = r % T;
+            if (dims.past + i < j0 && dims.past + i >= first) continue; // causal: the key tile adds 0 to this row
             const row = row0 + r;
             const qBase = row * D;
             const gBase = ((b * T + i) * H + h) * D;
@@ -327,7 +375,7 @@ function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnD
             const logl = st[row * 2 + 1];
             for (let jj = 0; jj < nj; jj++) {
               const j = j0 + jj;
-              const bias = bv[(biasB + i) * S + j];
+              const bias = maskBias(i, j, mv[keyRow + j], dims.past);
               if (bias < MASKED && m > SEEN) continue; // p = 0 exactly
               const kb = kvBase + j * D;
               let qk = 0;
@@ -358,7 +406,7 @@ function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnD
 
 // ------------------------------------------------ webgpu
 
-const ATTN_UNIFORMS = 't : i32, s : i32, h : i32, kv : i32, biasBatched : i32, scale : f32, groups : i32, nout : i32,';
+const ATTN_UNIFORMS = 't : i32, s : i32, h : i32, kv : i32, keysBatched : i32, past : i32, scale : f32, groups : i32, nout : i32,';
 
 function attnUniforms(dims: AttnDims, groups: number, nout: number): Uniform[] {
   return [
@@ -366,7 +414,8 @@ function attnUniforms(dims: AttnDims, groups: number, nout: number): Uniform[] {
     { type: 'int32', data: [dims.s] },
     { type: 'int32', data: [dims.h] },
     { type: 'int32', data: [dims.kv] },
-    { type: 'int32', data: [dims.biasBatched ? 1 : 0] },
+    { type: 'int32', data: [dims.keysBatched ? 1 : 0] },
+    { type: 'int32', data: [dims.past] },
     { type: 'float32', data: [dims.scale] },
     { type: 'int32', data: [groups] },
     { type: 'int32', data: [nout] },
@@ -449,7 +498,14 @@ const QUERY_ROW_WGSL = `
     let i = (group % tilesQ) * BQ + tid;
     let live = i < T && raw < uniforms.groups;
     let ii = min(i, T - 1); // idle threads compute on the last row and write nothing
-    let biasBase = (select(0, b, uniforms.biasBatched == 1) * T + ii) * S;`;
+    let keyRow = select(0, b, uniforms.keysBatched == 1) * S;
+    // Causal: the keys after the group's last row are masked for all its rows, so their tiles are not
+    // visited (each would add exactly 0), unless a row of the group sees no key at all.
+    if (tid == 0) {
+      let i0 = (group % tilesQ) * BQ;
+      keyEnd = select(S, uniforms.past + min(i0 + BQ, T), uniforms.past + i0 >= firstKey(keyRow));
+    }
+    let kEnd = workgroupUniformLoad(&keyEnd);`;
 
 function loadKvTile(L: Lanes): string {
   return `
@@ -484,6 +540,7 @@ function queryRowProgram(
     const BK : i32 = ${bk};
     var<workgroup> kTile : array<Lane, ${bk * L.n}>;
     var<workgroup> vTile : array<Lane, ${bk * L.n}>;
+    var<workgroup> keyEnd : i32;
     fn main(index : i32) {
       ${QUERY_ROW_WGSL}
       ${body(L)}
@@ -496,7 +553,7 @@ function forwardProgram(dims: AttnDims, total: number): [WebGpuProgram, number] 
   return queryRowProgram(
     'flash_fwd',
     dims,
-    ['q', 'k', 'v', 'bias'],
+    ['q', 'k', 'v', 'keys'],
     [total],
     (L) => `
       let qBase = (bh * T + ii) * D;
@@ -509,12 +566,12 @@ function forwardProgram(dims: AttnDims, total: number): [WebGpuProgram, number] 
       var sc : array<f32, BK>;
       var m = -3.402823e+38;
       var l = 0.0;
-      for (var j0 = 0; j0 < S; j0 = j0 + BK) {
+      for (var j0 = 0; j0 < kEnd; j0 = j0 + BK) {
         ${loadKvTile(L)}
         var tmax = m;
         let seen = m > SEEN;
         for (var jj = 0; jj < n; jj = jj + 1) {
-          let bb = bias[biasBase + j0 + jj];
+          let bb = maskBias(ii, j0 + jj, f32(keys[keyRow + j0 + jj]));
           if (seen && bb < MASKED) {
             sc[jj] = SKIP;
             continue;
@@ -574,7 +631,7 @@ function dqProgram(dims: AttnDims): [WebGpuProgram, number] {
   return queryRowProgram(
     'flash_dq',
     dims,
-    ['q', 'k', 'v', 'gy', 'stat', 'bias'],
+    ['q', 'k', 'v', 'gy', 'stat', 'keys'],
     [dims.b, dims.h, dims.t, dims.d],
     (L) => `
       let row = bh * T + ii;
@@ -591,10 +648,10 @@ function dqProgram(dims: AttnDims): [WebGpuProgram, number] {
       let logl = stat[row * 3 + 1];
       let di = stat[row * 3 + 2];
       let seen = m > SEEN;
-      for (var j0 = 0; j0 < S; j0 = j0 + BK) {
+      for (var j0 = 0; j0 < kEnd; j0 = j0 + BK) {
         ${loadKvTile(L)}
         for (var jj = 0; jj < n; jj = jj + 1) {
-          let bb = bias[biasBase + j0 + jj];
+          let bb = maskBias(ii, j0 + jj, f32(keys[keyRow + j0 + jj]));
           if (seen && bb < MASKED) { continue; }
           var qk = 0.0;
           var dp = 0.0;
@@ -630,6 +687,7 @@ function dkvProgram(dims: AttnDims, nout: number): [WebGpuProgram, number] {
     var<workgroup> qTile : array<Lane, ${br * L.n}>;
     var<workgroup> gTile : array<Lane, ${br * L.n}>;
     var<workgroup> rTile : array<f32, ${br * 3}>;
+    var<workgroup> rowSkip : vec2<i32>;
     fn main(index : i32) {
       let tid = i32(localId.x);
       let raw = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
@@ -658,9 +716,16 @@ function dkvProgram(dims: AttnDims, nout: number): [WebGpuProgram, number] {
       }
       let rows = rep * T;
       let row0 = (b * H + g * rep) * T;
-      let biasB = select(0, b, uniforms.biasBatched == 1) * T;
+      let keyRow = select(0, b, uniforms.keysBatched == 1) * S;
+      let key = f32(keys[keyRow + jj]);
+      // Causal: a tile of query rows (of one head) that come before the workgroup's first key, and that each
+      // see some key, adds exactly 0 to every key here: skipped. (the first key, the first key seen)
+      if (tid == 0) { rowSkip = vec2<i32>((group % tilesS) * BS, firstKey(keyRow)); }
+      let skip = workgroupUniformLoad(&rowSkip);
       for (var r0 = 0; r0 < rows; r0 = r0 + BR) {
         let n = min(BR, rows - r0);
+        let t0 = r0 % T;
+        if (t0 + n <= T && uniforms.past + t0 + n - 1 < skip.x && uniforms.past + t0 >= skip.y) { continue; }
         workgroupBarrier();
         for (var e = tid; e < n * DW; e = e + BS) {
           let r = r0 + e / DW;
@@ -671,7 +736,7 @@ function dkvProgram(dims: AttnDims, nout: number): [WebGpuProgram, number] {
         for (var e = tid; e < n * 3; e = e + BS) { rTile[e] = stat[(row0 + r0) * 3 + e]; }
         workgroupBarrier();
         for (var rr = 0; rr < n; rr = rr + 1) {
-          let bb = bias[(biasB + (r0 + rr) % T) * S + jj];
+          let bb = maskBias((r0 + rr) % T, jj, key);
           if (bb < MASKED && rTile[rr * 3] > SEEN) { continue; }
           var qk = 0.0;
           var dp = 0.0;
@@ -698,7 +763,7 @@ function dkvProgram(dims: AttnDims, nout: number): [WebGpuProgram, number] {
         }
       }
     }`;
-  return [tiled(`flash_dkv_${d}_${bs}_${br}`, ['q', 'k', 'v', 'gy', 'stat', 'bias'], [2 * nout], groups, bs, code), groups];
+  return [tiled(`flash_dkv_${d}_${bs}_${br}`, ['q', 'k', 'v', 'gy', 'stat', 'keys'], [2 * nout], groups, bs, code), groups];
 }
 
 /** Cuts a flat buffer into pieces of the given shapes (copies; the buffer is freed). */
@@ -714,12 +779,12 @@ function split(backend: Backend, flat: Info, shapes: number[][]): Info[] {
   return out;
 }
 
-function forwardWebGpu(backend: Backend, q: Info, k: Info, v: Info, bias: Info, dims: AttnDims): Info[] {
+function forwardWebGpu(backend: Backend, q: Info, k: Info, v: Info, keys: Info, dims: AttnDims): Info[] {
   const { b, h, t, d } = dims;
   const nout = b * t * h * d;
   const total = nout + b * h * t * 2;
   const [program, groups] = forwardProgram(dims, total);
-  const both = run(backend, program, [q, k, v, bias], attnUniforms(dims, groups, nout));
+  const both = run(backend, program, [q, k, v, keys], attnUniforms(dims, groups, nout));
   return split(backend, both, [
     [b, t, h * d],
     [b, h, t, 2],
@@ -727,7 +792,7 @@ function forwardWebGpu(backend: Backend, q: Info, k: Info, v: Info, bias: Info, 
 }
 
 function backwardWebGpu(backend: Backend, inputs: Record<string, Info>, dims: AttnDims): Info[] {
-  const { dy, q, k, v, bias, y, stats } = inputs;
+  const { dy, q, k, v, keys, y, stats } = inputs;
   const rows = run(
     backend,
     rowStatsProgram(dims),
@@ -739,44 +804,45 @@ function backwardWebGpu(backend: Backend, inputs: Record<string, Info>, dims: At
     ],
   );
   const [dqProg, dqGroups] = dqProgram(dims);
-  const dq = run(backend, dqProg, [q, k, v, dy, rows, bias], attnUniforms(dims, dqGroups, 0));
+  const dq = run(backend, dqProg, [q, k, v, dy, rows, keys], attnUniforms(dims, dqGroups, 0));
   const nkv = dims.b * dims.kv * dims.s * dims.d;
   const [dkvProg, dkvGroups] = dkvProgram(dims, nkv);
-  const dkv = run(backend, dkvProg, [q, k, v, dy, rows, bias], attnUniforms(dims, dkvGroups, nkv));
+  const dkv = run(backend, dkvProg, [q, k, v, dy, rows, keys], attnUniforms(dims, dkvGroups, nkv));
   disposeInfos(backend, rows);
   const kvShape = [dims.b, dims.kv, dims.s, dims.d];
   return [dq, ...split(backend, dkv, [kvShape, kvShape])];
 }
 
 // Outputs: the attention output [B, T, H·D] and the row statistics [B, H, T, 2] the backward needs.
-defineComposite<AttnAttrs>('WhetAttention', ({ q, k, v, bias }, backend, { scale }, name) => {
-  const dims = attnDims(q, k, bias, scale);
-  return name === 'webgpu' ? forwardWebGpu(backend, q, k, v, bias, dims) : forwardCpu(backend, q, k, v, bias, dims);
+defineComposite<AttnAttrs>('WhetAttention', ({ q, k, v, keys }, backend, attrs, name) => {
+  const dims = attnDims(q, k, keys, attrs);
+  return name === 'webgpu' ? forwardWebGpu(backend, q, k, v, keys, dims) : forwardCpu(backend, q, k, v, keys, dims);
 });
 
-defineComposite<AttnAttrs>('WhetAttentionGrad', (inputs, backend, { scale }, name) => {
-  const dims = attnDims(inputs.q, inputs.k, inputs.bias, scale);
+defineComposite<AttnAttrs>('WhetAttentionGrad', (inputs, backend, attrs, name) => {
+  const dims = attnDims(inputs.q, inputs.k, inputs.keys, attrs);
   return name === 'webgpu' ? backwardWebGpu(backend, inputs, dims) : backwardCpu(backend, inputs, dims);
 });
 
 defineGradient(
   'WhetAttention',
-  ['q', 'k', 'v', 'bias'],
-  (dys, [q, k, v, bias, y, stats], attrs) => {
+  ['q', 'k', 'v', 'keys'],
+  (dys, [q, k, v, keys, y, stats], attrs) => {
     const dy = (dys as tf.Tensor[])[0];
-    const [dq, dk, dv] = runKernel<tf.Tensor[]>('WhetAttentionGrad', { dy, q, k, v, bias, y, stats }, attrs);
+    const [dq, dk, dv] = runKernel<tf.Tensor[]>('WhetAttentionGrad', { dy, q, k, v, keys, y, stats }, attrs);
     return { q: () => dq, k: () => dk, v: () => dv };
   },
   [true, true],
 );
 
 /**
- * softmax(q kᵀ · scale + bias) v with heads merged: q [B, H, T, D], k/v [B, K, S, D] with K dividing H
- * (grouped-query attention: query head i uses key/value head ⌊i / (H/K)⌋, as repeat_interleave), bias
- * [B|1, 1, T, S] → [B, T, H·D]. No dropout on the probabilities. Memory O(B·H·T·D), not O(B·H·T·S).
+ * Causal softmax(q kᵀ · scale + bias) v with heads merged: q [B, H, T, D], k/v [B, K, S, D] with K dividing H
+ * (grouped-query attention: query head i uses key/value head ⌊i / (H/K)⌋, as repeat_interleave), query i at
+ * position S − T + i seeing keys j ≤ S − T + i whose `keys` [B|1, S] value is 1 (0: padding) → [B, T, H·D].
+ * No dropout on the probabilities. Memory O(B·H·T·D), not O(B·H·T·S); no mask or bias tensor over T × S.
  */
-export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, bias: tf.Tensor4D, scale: number): tf.Tensor3D {
-  const [out, stats] = runKernel<tf.Tensor[]>('WhetAttention', { q, k, v, bias }, { scale });
+export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, keys: tf.Tensor2D, scale: number): tf.Tensor3D {
+  const [out, stats] = runKernel<tf.Tensor[]>('WhetAttention', { q, k, v, keys }, { scale });
   stats.dispose(); // the tape keeps its own reference when gradients are recorded
   return out as tf.Tensor3D;
 }

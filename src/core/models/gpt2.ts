@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../hf-config';
 import type { ModelFamily, LinearModule } from './family';
-import { attention, attentionBias, dropout, eachLayer, geluNew, layerNorm, linear, param, splitHeads, type LinearContext } from './layers';
+import { attention, attentionKeys, dropout, eachLayer, geluNew, layerNorm, linear, param, splitHeads, type LinearContext } from './layers';
 import { gatherRows, rowChunks } from './vocab-chunks';
 
 function parameterShapes(c: ModelConfig): Map<string, number[]> {
@@ -45,8 +45,8 @@ function canonicalName(name: string): string | null {
   return `transformer.${name}`;
 }
 
-/** Block i: x [B, T, d] → [B, T, d]; bias [B|1, 1, T, S]. */
-function block(c: ModelConfig, ctx: LinearContext, i: number, x: tf.Tensor3D, [bias]: [tf.Tensor4D]): tf.Tensor3D {
+/** Block i: x [B, T, d] → [B, T, d]; keys [B|1, S] (the attention mask's). */
+function block(c: ModelConfig, ctx: LinearContext, i: number, x: tf.Tensor3D, [keys]: [tf.Tensor2D]): tf.Tensor3D {
   const [b, t, d] = x.shape;
   const nh = c.numHeads;
   const hd = c.headDim;
@@ -59,7 +59,7 @@ function block(c: ModelConfig, ctx: LinearContext, i: number, x: tf.Tensor3D, [b
   let kh = splitHeads(k, b, t, nh, hd); // [B, H, T, D]
   let vh = splitHeads(v, b, t, nh, hd);
   if (opts.cache) [kh, vh] = opts.cache.append(i, kh, vh);
-  const y = attention(splitHeads(q, b, t, nh, hd), kh, vh, bias, c.dropout.attention, opts); // [B, T, d]
+  const y = attention(splitHeads(q, b, t, nh, hd), kh, vh, keys, c.dropout.attention, opts); // [B, T, d]
   const proj = linear(ctx, `${h}.attn.c_proj`, y.reshape([b * t, d]) as tf.Tensor2D, true, true);
   x = tf.add(x, dropout(proj.reshape([b, t, d]), c.dropout.residual, opts)) as tf.Tensor3D;
   // MLP: ln_2 → c_fc → gelu_new → c_proj
@@ -80,10 +80,10 @@ function hidden(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor
   const tokEmb = gatherRows(rowChunks(ctx.params, 'transformer.wte.weight', ctx.packed), ids); // [B, T, d]
   const posEmb = tf.gather(param(ctx, 'transformer.wpe.weight'), positions); // [T, d]
   let x = dropout(tf.add(tokEmb, posEmb), c.dropout.embedding, opts) as tf.Tensor3D;
-  const bias = attentionBias(t, past, opts.attentionMask);
+  const keys = attentionKeys(t, past, opts.attentionMask);
 
   for (let i = 0; i < c.numLayers; i++)
-    x = eachLayer(ctx, `transformer.h.${i}.`, x, [bias] as [tf.Tensor4D], (lctx, xi, s) => block(c, lctx, i, xi, s));
+    x = eachLayer(ctx, `transformer.h.${i}.`, x, [keys] as [tf.Tensor2D], (lctx, xi, s) => block(c, lctx, i, xi, s));
   if (opts.cache) opts.cache.length = past + t;
 
   return layerNorm(x, param(ctx, 'transformer.ln_f.weight'), param(ctx, 'transformer.ln_f.bias'), c.normEps).reshape([b * t, d]);

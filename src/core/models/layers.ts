@@ -69,7 +69,7 @@ export function trainedIn(ctx: LinearContext, prefix: string): tf.Tensor[] {
 /**
  * One block applied to x: directly, or (training with opts.checkpoint, no cache) with its activations
  * recomputed in the backward (recompute.ts). `prefix` names the block's parameters ("model.layers.3.");
- * `consts` are the shared tensors it reads (RoPE tables, attention bias), handed back to `block`.
+ * `consts` are the shared tensors it reads (RoPE tables, the attention mask's keys), handed back to `block`.
  */
 export function eachLayer<C extends tf.Tensor[]>(
   ctx: LinearContext,
@@ -182,17 +182,28 @@ export function applyRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): t
 }
 
 /**
- * Additive attention bias [B or 1, 1, T, S]: 0 where query i (absolute position past + i) may see key j
- * (j ≤ past + i, and key j is not padding), a large negative number elsewhere.
+ * The key mask attention reads, [B, S] over past + new positions (1 real, 0 padding; `mask` cast to f32), or
+ * ones [1, S] without one: O(S) memory. Queries see keys causally besides: query i of T new positions is at
+ * position S − T + i and sees keys j ≤ S − T + i. The fused kernel computes each score's bias from it, the
+ * plain path materializes attentionBias.
  */
-export function attentionBias(t: number, past: number, mask?: tf.Tensor2D): tf.Tensor4D {
-  const s = past + t;
+export function attentionKeys(t: number, past: number, mask?: tf.Tensor2D): tf.Tensor2D {
+  // tf.fill runs on the backend (tf.ones would upload a new array each forward).
+  return mask ? (tf.cast(mask, 'float32') as tf.Tensor2D) : tf.fill([1, past + t], 1, 'float32');
+}
+
+/**
+ * The additive bias [B|1, 1, T, S] of T queries over the key mask [B|1, S]: 0 where query i may see key j, a
+ * large negative number elsewhere: min(causal + (1 − keys) · −1e9, 0) (the fused kernel computes the same
+ * f32 values in place).
+ */
+export function attentionBias(t: number, keys: tf.Tensor2D): tf.Tensor4D {
+  const s = keys.shape[1];
+  const past = s - t;
   const causal = new Float32Array(t * s);
   for (let i = 0; i < t; i++) for (let j = 0; j < s; j++) causal[i * s + j] = j <= past + i ? 0 : -1e9;
-  const bias = tf.tensor4d(causal, [1, 1, t, s]);
-  if (!mask) return bias;
-  const pad = tf.mul(tf.sub(1, tf.cast(mask, 'float32')), -1e9).reshape([mask.shape[0], 1, 1, s]);
-  return tf.minimum(tf.add(bias, pad), 0) as tf.Tensor4D;
+  const pad = tf.mul(tf.sub(1, keys), -1e9).reshape([keys.shape[0], 1, 1, s]);
+  return tf.minimum(tf.add(tf.tensor4d(causal, [1, 1, t, s]), pad), 0) as tf.Tensor4D;
 }
 
 /** Splits [B, T, n·D] into heads [B, n, T, D]. */
@@ -202,14 +213,14 @@ export function splitHeads(x: tf.Tensor, b: number, t: number, n: number, d: num
 }
 
 /**
- * Scaled dot-product attention with grouped key/value heads.
- * q [B, H, T, D], k/v [B, K, S, D], bias [B|1, 1, T, S] → [B, T, H·D].
+ * Causal scaled dot-product attention with grouped key/value heads and a key mask (attentionKeys).
+ * q [B, H, T, D], k/v [B, K, S, D], keys [B|1, S] → [B, T, H·D].
  */
 export function attention(
   q: tf.Tensor4D,
   k: tf.Tensor4D,
   v: tf.Tensor4D,
-  bias: tf.Tensor4D,
+  keys: tf.Tensor2D,
   dropRate: number,
   opts: ForwardOptions,
 ): tf.Tensor3D {
@@ -217,7 +228,7 @@ export function attention(
   const kvHeads = k.shape[1];
   // [fused kernels] scale + bias + softmax + both matmuls + head merge as one kernel, grouped key/value
   // heads used in place (no repeat); not with attention dropout.
-  if (fk.fusedKernelsEnabled() && !(opts.training && dropRate > 0)) return fk.fusedAttention(q, k, v, bias, 1 / Math.sqrt(d));
+  if (fk.fusedKernelsEnabled() && !(opts.training && dropRate > 0)) return fk.fusedAttention(q, k, v, keys, 1 / Math.sqrt(d));
   if (kvHeads !== h) {
     // repeat_interleave: key/value head j serves query heads j·rep … (j+1)·rep − 1.
     const rep = h / kvHeads;
@@ -228,7 +239,7 @@ export function attention(
     k = tf.gather(k, heads, 1);
     v = tf.gather(v, heads, 1);
   }
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), bias); // [B, H, T, S]
+  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), attentionBias(t, keys)); // [B, H, T, S]
   const probs = dropout(tf.softmax(scores, -1), dropRate, opts);
   const out = tf.matMul(probs as tf.Tensor4D, v); // [B, H, T, D]
   return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, t, h * d]);

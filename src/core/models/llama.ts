@@ -6,7 +6,7 @@ import type { ModelFamily, LinearModule } from './family';
 import {
   applyRope,
   attention,
-  attentionBias,
+  attentionKeys,
   eachLayer,
   linear,
   param,
@@ -70,13 +70,13 @@ function canonicalName(name: string): string | null {
   return name.endsWith('rotary_emb.inv_freq') ? null : name;
 }
 
-/** Decoder layer i: x [B, T, d] → [B, T, d]; cos/sin [T, D], bias [B|1, 1, T, S]. */
+/** Decoder layer i: x [B, T, d] → [B, T, d]; cos/sin [T, D], keys [B|1, S] (the attention mask's). */
 function layer(
   c: ModelConfig,
   ctx: LinearContext,
   i: number,
   x: tf.Tensor3D,
-  [cos, sin, bias]: [tf.Tensor2D, tf.Tensor2D, tf.Tensor4D],
+  [cos, sin, keys]: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D],
 ): tf.Tensor3D {
   const [b, t, d] = x.shape;
   const { numHeads: nh, numKvHeads: nkv, headDim: hd } = c;
@@ -89,7 +89,7 @@ function layer(
   let v = splitHeads(linear(ctx, `${l}.self_attn.v_proj`, a, false, c.qkvBias), b, t, nkv, hd);
   k = applyRope(k, cos, sin);
   if (opts.cache) [k, v] = opts.cache.append(i, k, v);
-  const y = attention(applyRope(q, cos, sin), k, v, bias, c.dropout.attention, opts); // [B, T, H·D]
+  const y = attention(applyRope(q, cos, sin), k, v, keys, c.dropout.attention, opts); // [B, T, H·D]
   const o = linear(ctx, `${l}.self_attn.o_proj`, y.reshape([b * t, nh * hd]) as tf.Tensor2D, false, c.oBias);
   x = tf.add(x, o.reshape([b, t, d])) as tf.Tensor3D;
   // MLP: RMSNorm → down(silu(gate(x)) · up(x))
@@ -109,7 +109,7 @@ function hidden(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor
 
   let x = gatherRows(rowChunks(ctx.params, 'model.embed_tokens.weight', ctx.packed), ids) as tf.Tensor3D; // [B, T, d]
   const { cos, sin } = ropeTables(past, t, c.headDim, c.ropeTheta); // [T, D]
-  const shared: [tf.Tensor2D, tf.Tensor2D, tf.Tensor4D] = [cos, sin, attentionBias(t, past, opts.attentionMask)];
+  const shared: [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D] = [cos, sin, attentionKeys(t, past, opts.attentionMask)];
   for (let i = 0; i < c.numLayers; i++) x = eachLayer(ctx, `model.layers.${i}.`, x, shared, (lctx, xi, s) => layer(c, lctx, i, xi, s));
   if (opts.cache) opts.cache.length = past + t;
 

@@ -11,7 +11,7 @@ type Engine = ReturnType<typeof tf.engine> & { state: { activeTape: unknown } };
 
 /**
  * y = block(x, consts, opts) with the block's activations recomputed in the backward. `consts` are the
- * other tensors it reads that are no parameters (RoPE tables, the attention bias): the forward's scope frees
+ * other tensors it reads that are no parameters (RoPE tables, the attention key mask): the forward's scope frees
  * them, so they are kept for the recomputation alongside x; they must not depend on trained tensors.
  * `params` are the trained tensors the block reads (by closure); each gets its gradient.
  */

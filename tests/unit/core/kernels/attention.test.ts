@@ -1,12 +1,13 @@
 // Flash-style attention (src/core/kernels/attention.ts) against the plain path it replaces (layers.ts
 // attention() with setFusedKernels(false): matmul, softmax, matmul, repeat_interleave for grouped heads) on
-// random odd sizes: causal, key padding (with fully masked rows), a KV-cache offset, grouped and plain heads.
+// random odd sizes: causal, key padding (with fully masked rows), a KV-cache offset, grouped and plain heads;
+// the bias the plain path builds from the key mask, by hand.
 // Values within 1e-4 and dq/dk/dv within 1e-3 (max |Δ| / max |ref|), on the cpu and the webgpu backend; and
-// the memory it claims: no [B, H, T, S] tensor at any point of forward + backward.
+// the memory it claims: no [B, H, T, S] tensor, nor a [T, S] mask, at any point of forward + backward.
 import { describe, it, expect, afterEach } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { fusedAttention, setFusedKernels, withPlainOps } from '../../../../src/core/kernels';
-import { attention, attentionBias } from '../../../../src/core/models/layers';
+import { attention, attentionBias, attentionKeys } from '../../../../src/core/models/layers';
 import { relErr } from '../../../helpers';
 
 const FWD = 1e-4;
@@ -30,17 +31,17 @@ interface Case {
   pad?: number;
 }
 
-/** The [B|1, 1, T, S] bias of a case, as the models build it. */
-function biasOf(c: Case): tf.Tensor4D {
+/** The [B|1, S] key mask of a case, as the models build it. */
+function keysOf(c: Case): tf.Tensor2D {
   const past = c.past ?? 0;
-  if (!c.pad) return attentionBias(c.t, past);
+  if (!c.pad) return attentionKeys(c.t, past);
   const s = past + c.t;
   const m = new Int32Array(c.b * s).fill(1);
   for (let j = 0; j < c.pad; j++) m[(1 % c.b) * s + j] = 0;
   const mask = tf.tensor2d(m, [c.b, s], 'int32');
-  const bias = attentionBias(c.t, past, mask);
+  const keys = attentionKeys(c.t, past, mask);
   mask.dispose();
-  return bias;
+  return keys;
 }
 
 async function expectClose(a: tf.Tensor, b: tf.Tensor, tol: number, what: string): Promise<void> {
@@ -56,12 +57,12 @@ async function checkCase(c: Case): Promise<void> {
   const q = randn([c.b, c.h, c.t, c.d], 1.5);
   const k = randn([c.b, c.kv, s, c.d], 1.5);
   const v = randn([c.b, c.kv, s, c.d]);
-  const bias = biasOf(c);
+  const keys = keysOf(c);
   const scale = 1 / Math.sqrt(c.d);
   const fused = (a: tf.Tensor, b: tf.Tensor, x: tf.Tensor) =>
-    fusedAttention(a as tf.Tensor4D, b as tf.Tensor4D, x as tf.Tensor4D, bias, scale);
+    fusedAttention(a as tf.Tensor4D, b as tf.Tensor4D, x as tf.Tensor4D, keys, scale);
   const reference = (a: tf.Tensor, b: tf.Tensor, x: tf.Tensor) =>
-    attention(a as tf.Tensor4D, b as tf.Tensor4D, x as tf.Tensor4D, bias, 0, {});
+    attention(a as tf.Tensor4D, b as tf.Tensor4D, x as tf.Tensor4D, keys, 0, {});
 
   const yf = fused(q, k, v);
   const yp = plain(() => reference(q, k, v));
@@ -71,8 +72,24 @@ async function checkCase(c: Case): Promise<void> {
   const gf = tf.grads((a: tf.Tensor, b: tf.Tensor, x: tf.Tensor) => tf.sum(tf.mul(fused(a, b, x), r)))([q, k, v]);
   const gp = plain(() => tf.grads((a: tf.Tensor, b: tf.Tensor, x: tf.Tensor) => tf.sum(tf.mul(reference(a, b, x), r)))([q, k, v]));
   for (const [i, what] of ['dq', 'dk', 'dv'].entries()) await expectClose(gf[i], gp[i], GRAD, `${name} ${what}`);
-  tf.dispose([q, k, v, bias, yf, yp, r, ...gf, ...gp]);
+  tf.dispose([q, k, v, keys, yf, yp, r, ...gf, ...gp]);
 }
+
+describe('attention mask', () => {
+  it('the plain path\'s bias: causal after past positions, padded keys masked', async () => {
+    // T = 2 new positions after 1 cached one, sequence 1 left-padded by one key: query i sees keys j ≤ 1 + i.
+    const mask = tf.tensor2d([[1, 1, 1], [0, 1, 1]], [2, 3], 'int32');
+    const keys = attentionKeys(2, 1, mask);
+    const bias = attentionBias(2, keys);
+    const N = -1e9;
+    expect(bias.shape).toEqual([2, 1, 2, 3]);
+    expect(Array.from(await bias.data())).toEqual([0, 0, N, 0, 0, 0, N, 0, N, N, 0, 0]);
+    const causal = attentionBias(2, attentionKeys(2, 1));
+    expect(causal.shape).toEqual([1, 1, 2, 3]);
+    expect(Array.from(await causal.data())).toEqual([0, 0, N, 0, 0, 0]);
+    tf.dispose([mask, keys, bias, causal]);
+  });
+});
 
 describe('flash attention matches the plain path', () => {
   it('causal, grouped heads (H=4, K=2), T = 1, 7, 33, 70', async () => {
@@ -133,21 +150,25 @@ async function footprint(
 }
 
 describe('flash attention memory', () => {
-  it('forward + backward never holds a B×H×T×S tensor (the plain path does)', async () => {
+  it('forward + backward never holds a B×H×T×S tensor, nor a T×S mask (the plain path does)', async () => {
     const [b, h, kv, t, d] = [1, 4, 2, 256, 8];
     const scoresBytes = b * h * t * t * 4;
-    const bias = attentionBias(t, 0);
+    const maskBytes = t * t * 4;
     const xs = [randn([b, h, t, d]), randn([b, kv, t, d]), randn([b, kv, t, d])];
     const scale = 1 / Math.sqrt(d);
-    const flash = await footprint((q, k, v) => fusedAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, bias, scale), xs);
+    // The key mask is built inside, as the models build it per forward: it counts too.
+    const flash = await footprint(
+      (q, k, v) => fusedAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, attentionKeys(t, 0), scale),
+      xs,
+    );
     const naive = await plain(() =>
-      footprint((q, k, v) => attention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, bias, 0, {}), xs),
+      footprint((q, k, v) => attention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, attentionKeys(t, 0), 0, {}), xs),
     );
     // The check can fail: the plain path goes over on both counts.
     expect(naive.peak).toBeGreaterThanOrEqual(scoresBytes);
     expect(naive.largest).toBeGreaterThanOrEqual(scoresBytes);
     expect(flash.peak).toBeLessThan(scoresBytes);
-    expect(flash.largest).toBeLessThan(scoresBytes);
-    tf.dispose([bias, ...xs]);
+    expect(flash.largest).toBeLessThan(maskBytes);
+    tf.dispose(xs);
   });
 });

@@ -21,7 +21,7 @@ import {
 } from '../../../../src/core/kernels';
 import {
   attention,
-  attentionBias,
+  attentionKeys,
   geluNew,
   layerNorm,
   rmsNorm,
@@ -238,7 +238,7 @@ describe('fused kernels match the plain path', () => {
   });
 
   it('attention: causal, with a cache offset and with padding', async () => {
-    const causal = attentionBias(5, 0);
+    const causal = attentionKeys(5, 0);
     await parity(
       'attention causal',
       (q, k, v) => fusedAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, causal, 1 / Math.sqrt(7)),
@@ -249,7 +249,7 @@ describe('fused kernels match the plain path', () => {
       [1, 1, 1, 1, 1, 1],
       [0, 0, 1, 1, 1, 1],
     ]);
-    const padded = attentionBias(5, 1, mask);
+    const padded = attentionKeys(5, 1, mask);
     await parity(
       'attention padded past=1',
       (q, k, v) => fusedAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, padded, 1 / Math.sqrt(7)),
@@ -260,7 +260,7 @@ describe('fused kernels match the plain path', () => {
   });
 
   it('attention with grouped key/value heads (no repeat) against repeat_interleave', async () => {
-    const causal = attentionBias(5, 0);
+    const causal = attentionKeys(5, 0);
     await parity(
       'attention GQA 6/2',
       (q, k, v) => fusedAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, causal, 1 / Math.sqrt(7)),
