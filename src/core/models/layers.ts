@@ -213,6 +213,20 @@ export function splitHeads(x: tf.Tensor, b: number, t: number, n: number, d: num
 }
 
 /**
+ * The plain path's bias of `keys`, built once for all the layers of a forward that read the same key mask
+ * (as the models shared one bias before the fused kernel took the mask); rebuilt once the forward's scope
+ * has freed it.
+ */
+const biasOfKeys = new WeakMap<tf.Tensor2D, tf.Tensor4D>();
+function sharedBias(t: number, keys: tf.Tensor2D): tf.Tensor4D {
+  const cached = biasOfKeys.get(keys);
+  if (cached && !cached.isDisposed && cached.shape[2] === t) return cached;
+  const bias = attentionBias(t, keys);
+  biasOfKeys.set(keys, bias);
+  return bias;
+}
+
+/**
  * Causal scaled dot-product attention with grouped key/value heads and a key mask (attentionKeys).
  * q [B, H, T, D], k/v [B, K, S, D], keys [B|1, S] → [B, T, H·D].
  */
@@ -239,7 +253,7 @@ export function attention(
     k = tf.gather(k, heads, 1);
     v = tf.gather(v, heads, 1);
   }
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), attentionBias(t, keys)); // [B, H, T, S]
+  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), sharedBias(t, keys)); // [B, H, T, S]
   const probs = dropout(tf.softmax(scores, -1), dropRate, opts);
   const out = tf.matMul(probs as tf.Tensor4D, v); // [B, H, T, D]
   return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, t, h * d]);
