@@ -107,6 +107,9 @@ describe('flash attention matches the plain path', () => {
   it('key padding, including query rows that see only padding', async () => {
     await checkCase({ b: 2, h: 4, kv: 2, t: 33, d: 64, pad: 5 });
     await checkCase({ b: 2, h: 4, kv: 4, t: 7, d: 16, pad: 3 });
+    // Longer than the tiles, padding over half of one sequence: the causal tile skipping stays off for the
+    // tiles of rows that see no key and on for the rest.
+    await checkCase({ b: 2, h: 4, kv: 2, t: 70, d: 16, pad: 40 });
   });
 
   it('past positions (KV cache): T < S, with and without padding', async () => {
