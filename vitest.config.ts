@@ -7,6 +7,7 @@ const onBothBackends = [
   'tests/unit/core/train/**/*.test.ts',
   'tests/unit/core/kernels/**/*.test.ts',
   'tests/unit/core/memory.test.ts',
+  'tests/unit/core/tape.test.ts',
 ];
 
 export default defineConfig({

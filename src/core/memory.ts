@@ -88,12 +88,15 @@ export const RECOMPUTE_BLOCK_BYTES = 32 * 2 ** 20;
 
 /**
  * Floats per token per layer kept through the backward, and per token outside the layers, as measured with
- * tf.profile on the fused kernels (whetstone bench, CPU and WebGPU give the same bytes): fitted on small
- * shapes to within 5 %. tests/unit/core/memory.test.ts holds the estimate to the measured peak.
+ * tf.profile on the fused kernels (whetstone bench, CPU and WebGPU give the same bytes), with the backward
+ * freeing each node's saved tensors and output gradients as it goes (tape.ts): fitted on small shapes to
+ * within about 8 %. `recomputed`: checkpointed, what the block being recomputed holds at its peak, in
+ * blocks' worth of what an unrecomputed block keeps. tests/unit/core/memory.test.ts holds the estimate to
+ * the measured peak.
  */
 const PER_TOKEN = {
-  gpt2: { layerD: 47.5, layerI: 4, layerKv: 0, d: 9.5, logits: 4 },
-  llama: { layerD: 39, layerI: 6, layerKv: 7, d: 7, logits: 4 },
+  gpt2: { layerD: 21, layerI: 1.5, layerKv: 0, d: 9.5, logits: 4, recomputed: 1.7 },
+  llama: { layerD: 19.5, layerI: 3.2, layerKv: 1.75, d: 7, logits: 4, recomputed: 1.15 },
 };
 
 /**
@@ -102,8 +105,6 @@ const PER_TOKEN = {
  * and, when the embedding trains, its two partial gradients (gather and head) before the sum.
  */
 const SAVED_EMBEDDING_COPIES = 2;
-/** Checkpointed: what one recomputed block holds at its peak, in blocks' worth of kept activations (fitted). */
-const RECOMPUTED_BLOCKS = 1.15;
 const EMBEDDING_GRAD_COPIES = 2;
 
 export interface LinearShape {
@@ -194,9 +195,8 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const perLayer = k.layerD * d + k.layerI * I + k.layerKv * kv;
   const ckpt = !!x.gradientCheckpointing;
   // Checkpointed: every block's input [B, T, d], plus the block being recomputed: its tape and, while its
-  // backward runs, the gradients of its intermediates as they are freed (measured: 1.0–1.27 blocks' worth
-  // of what an unrecomputed block keeps, on Llama and GPT-2 shapes of 32–256 tokens, LoRA and full).
-  const layersFloats = ckpt ? c.numLayers * d + RECOMPUTED_BLOCKS * perLayer : c.numLayers * perLayer;
+  // backward runs, the gradients of its intermediates as they are freed (k.recomputed blocks' worth).
+  const layersFloats = ckpt ? c.numLayers * d + k.recomputed * perLayer : c.numLayers * perLayer;
   // Checkpointed, each block also keeps its own reference to the tensors every layer reads (recompute.ts's
   // consts): the attention's key mask [1, T] and Llama's RoPE tables [T, head_dim] ×2. One buffer, but
   // tf.memory counts every reference. Unrecomputed, the per-token fit holds them.
@@ -214,7 +214,7 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const resident = weightsBytes + (lora ? trainableBytes : 0) + optimizerBytes;
   // Checkpointed, the head's backward (logits temporaries) ends before the first block is recomputed: the
   // peak has one or the other on top of the stored block inputs, not both.
-  const recomputedBlock = Math.round(tokens * F32 * RECOMPUTED_BLOCKS * perLayer);
+  const recomputedBlock = Math.round(tokens * F32 * k.recomputed * perLayer);
   const backward = ckpt
     ? gradBytes + activationBytes - recomputedBlock + Math.max(recomputedBlock, logitsBytes)
     : gradBytes + activationBytes + logitsBytes;

@@ -79,7 +79,7 @@ export function eachLayer<C extends tf.Tensor[]>(
   block: (ctx: LinearContext, x: tf.Tensor3D, consts: C) => tf.Tensor3D,
 ): tf.Tensor3D {
   const { opts } = ctx;
-  if (!(opts.checkpoint && opts.training) || opts.cache) return block(ctx, x, consts);
+  if (!(opts.checkpoint && opts.training) || opts.cache) return tf.tidy(() => block(ctx, x, consts));
   const run = (xi: tf.Tensor, cs: tf.Tensor[], o: ForwardOptions) => block({ ...ctx, opts: o }, xi as tf.Tensor3D, cs as C);
   return recomputed(run, x, consts, trainedIn(ctx, prefix), opts) as tf.Tensor3D;
 }
@@ -213,20 +213,6 @@ export function splitHeads(x: tf.Tensor, b: number, t: number, n: number, d: num
 }
 
 /**
- * The plain path's bias of `keys`, built once for all the layers of a forward that read the same key mask
- * (as the models shared one bias before the fused kernel took the mask); rebuilt once the forward's scope
- * has freed it.
- */
-const biasOfKeys = new WeakMap<tf.Tensor2D, tf.Tensor4D>();
-function sharedBias(t: number, keys: tf.Tensor2D): tf.Tensor4D {
-  const cached = biasOfKeys.get(keys);
-  if (cached && !cached.isDisposed && cached.shape[2] === t) return cached;
-  const bias = attentionBias(t, keys);
-  biasOfKeys.set(keys, bias);
-  return bias;
-}
-
-/**
  * Causal scaled dot-product attention with grouped key/value heads and a key mask (attentionKeys).
  * q [B, H, T, D], k/v [B, K, S, D], keys [B|1, S] → [B, T, H·D].
  */
@@ -253,7 +239,7 @@ export function attention(
     k = tf.gather(k, heads, 1);
     v = tf.gather(v, heads, 1);
   }
-  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), sharedBias(t, keys)); // [B, H, T, S]
+  const scores = tf.add(tf.mul(tf.matMul(q, k, false, true), 1 / Math.sqrt(d)), attentionBias(t, keys)); // [B, H, T, S]
   const probs = dropout(tf.softmax(scores, -1), dropRate, opts);
   const out = tf.matMul(probs as tf.Tensor4D, v); // [B, H, T, D]
   return tf.reshape(tf.transpose(out, [0, 2, 1, 3]), [b, t, h * d]);

@@ -6,6 +6,7 @@
 // replayed in the recomputation.
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardOptions } from './layers';
+import { freeBackwardAsItGoes } from '../tape';
 
 type Engine = ReturnType<typeof tf.engine> & { state: { activeTape: unknown } };
 
@@ -52,7 +53,12 @@ export function recomputed(
         const outer = engine.state.activeTape;
         try {
           const [xs, ...cs] = saved;
-          const { value: y, grads } = engine.gradients(() => block(xs, cs, replaying()), [xs, ...params], dy, true);
+          const replay = () => {
+            const y = block(xs, cs, replaying());
+            freeBackwardAsItGoes();
+            return y;
+          };
+          const { value: y, grads } = engine.gradients(replay, [xs, ...params], dy, true);
           y.dispose();
           return grads.map((g, i) => g ?? tf.zerosLike(i === 0 ? xs : params[i - 1]));
         } finally {

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/model';
 import type { ForwardOptions } from '../models/layers';
 import { causalLmLoss, headIsChunked, headLossSums, tokenAccuracyCounts } from './loss';
+import { freeBackwardAsItGoes } from '../tape';
 
 export interface LossAndGrads {
   loss: tf.Scalar;
@@ -27,22 +28,27 @@ export function lossAndGrads(
   const frozen = list.filter((v) => !v.trainable);
   for (const v of frozen) v.trainable = true;
   let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
+  const forwardLoss = (): tf.Scalar => {
+    const recompute = !!(opts.checkpoint && opts.training);
+    if (recompute || headIsChunked(model, inputIds.size)) {
+      // A vocabulary over the binding limit: the LM head and the loss go chunk by chunk. Under gradient
+      // checkpointing the logits are recomputed in the backward, one row block at a time.
+      const s = headLossSums(model, model.hidden(inputIds, opts), labels, recompute);
+      if (withAccuracy) accuracy = tf.keep(tf.stack([s.correct, s.count]) as tf.Tensor1D);
+      return tf.div(s.nll, tf.maximum(s.count, 1)) as tf.Scalar;
+    }
+    const logits = model.forward(inputIds, opts);
+    if (withAccuracy) {
+      const { correct, total } = tokenAccuracyCounts(logits, labels);
+      accuracy = tf.keep(tf.stack([correct, total]) as tf.Tensor1D);
+    }
+    return causalLmLoss(logits, labels);
+  };
   try {
     result = tf.variableGrads(() => {
-      const recompute = !!(opts.checkpoint && opts.training);
-      if (recompute || headIsChunked(model, inputIds.size)) {
-        // A vocabulary over the binding limit: the LM head and the loss go chunk by chunk. Under gradient
-        // checkpointing the logits are recomputed in the backward, one row block at a time.
-        const s = headLossSums(model, model.hidden(inputIds, opts), labels, recompute);
-        if (withAccuracy) accuracy = tf.keep(tf.stack([s.correct, s.count]) as tf.Tensor1D);
-        return tf.div(s.nll, tf.maximum(s.count, 1)) as tf.Scalar;
-      }
-      const logits = model.forward(inputIds, opts);
-      if (withAccuracy) {
-        const { correct, total } = tokenAccuracyCounts(logits, labels);
-        accuracy = tf.keep(tf.stack([correct, total]) as tf.Tensor1D);
-      }
-      return causalLmLoss(logits, labels);
+      const loss = forwardLoss();
+      freeBackwardAsItGoes();
+      return loss;
     }, list);
   } finally {
     for (const v of frozen) v.trainable = false;
