@@ -10,7 +10,8 @@ interface TapeNode {
   saved?: tf.Tensor[];
 }
 
-type Engine = ReturnType<typeof tf.engine> & { state: { activeTape: TapeNode[] | null } };
+/** The engine with its gradient tape in view (tfjs internals; recompute.ts swaps it around a nested backward). */
+export type TapeEngine = ReturnType<typeof tf.engine> & { state: { activeTape: TapeNode[] | null } };
 
 /**
  * Call at the end of the function whose gradients are being recorded (inside tf.variableGrads or
@@ -20,7 +21,7 @@ type Engine = ReturnType<typeof tf.engine> & { state: { activeTape: TapeNode[] |
  * The gradients of the requested tensors are never outputs of a node, so they are not touched.
  */
 export function freeBackwardAsItGoes(): void {
-  const tape = (tf.engine() as Engine).state.activeTape;
+  const tape = (tf.engine() as TapeEngine).state.activeTape;
   if (!tape) return;
   let pending: tf.Tensor[] = [];
   let handedOn = new Set<tf.Tensor>();

@@ -173,8 +173,7 @@ export function fusedRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): t
 // would swallow log l in f32 and a fully masked row would come back with p = 1 instead of 1/n). The bias is
 // never stored: each score's is computed from its positions and the key mask [B|1, S], the same f32 values
 // layers.ts's attentionBias materializes for the plain path (causal, query i at position S − T + i; padded
-// keys −1e9). The backward
-// recomputes the probabilities tile by tile: P = exp(s − m − log l), Dᵢ = Σ dO∘O, dS = P∘(dP − Dᵢ).
+// keys −1e9). The backward recomputes the probabilities tile by tile: P = exp(s − m − log l), Dᵢ = Σ dO∘O, dS = P∘(dP − Dᵢ).
 // Grouped key/value heads (query head h reads kv head ⌊h / (H/K)⌋) are indexed, never repeated; dk/dv sum
 // over the group. On WebGPU each workgroup keeps its key/value (or query/dO) tile in shared memory.
 
@@ -220,9 +219,8 @@ function firstKey(mv: ArrayLike<number>, keyRow: number, s: number): number {
   while (f < s && Math.fround((1 - mv[keyRow + f]) * NEG) < MASKED) f++;
   return f;
 }
-// keys may be stored as i32 (tfjs casts an int mask to f32 without a copy): read through f32().
-// firstKey(row): the first key of a sequence that is not padding (S when all are): query i sees a key
-// exactly when past + i ≥ firstKey, so a row below it is fully masked (computed over every key).
+// The WGSL twins of maskBias and firstKey. keys may be stored as i32 (tfjs casts an int mask to f32 without
+// a copy): read through f32().
 const MASK_BIAS_WGSL = `
     fn maskBias(i : i32, j : i32, key : f32) -> f32 {
       return min(select(0.0, -1e9, j > uniforms.past + i) + (1.0 - key) * -1e9, 0.0);

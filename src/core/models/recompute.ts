@@ -6,9 +6,7 @@
 // replayed in the recomputation.
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardOptions } from './layers';
-import { freeBackwardAsItGoes } from '../tape';
-
-type Engine = ReturnType<typeof tf.engine> & { state: { activeTape: unknown } };
+import { freeBackwardAsItGoes, type TapeEngine } from '../tape';
 
 /**
  * y = block(x, consts, opts) with the block's activations recomputed in the backward. `consts` are the
@@ -47,7 +45,7 @@ export function recomputed(
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const engine = tf.engine() as Engine;
+        const engine = tf.engine() as TapeEngine;
         // The outer backward owns the active tape (it disposes its saved tensors at the end): the nested
         // gradient records a tape of its own and frees it, then the outer one is put back.
         const outer = engine.state.activeTape;
