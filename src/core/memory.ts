@@ -89,14 +89,14 @@ export const RECOMPUTE_BLOCK_BYTES = 32 * 2 ** 20;
 /**
  * Floats per token per layer kept through the backward, and per token outside the layers, as measured with
  * tf.profile on the fused kernels (whetstone bench, CPU and WebGPU give the same bytes), with the backward
- * freeing each node's saved tensors and output gradients as it goes (tape.ts): fitted on small shapes to
- * within about 8 %. `recomputed`: checkpointed, what the block being recomputed holds at its peak, in
- * blocks' worth of what an unrecomputed block keeps. tests/unit/core/memory.test.ts holds the estimate to
- * the measured peak.
+ * freeing each node's saved tensors and output gradients as it goes (tape.ts) and the blocks' reshapes and
+ * residual adds saving nothing (kernels/views.ts): fitted on small shapes to within about 5 %. `recomputed`:
+ * checkpointed, what the block being recomputed holds at its peak, in blocks' worth of what an unrecomputed
+ * block keeps. tests/unit/core/memory.test.ts holds the estimate to the measured peak.
  */
 const PER_TOKEN = {
-  gpt2: { layerD: 21, layerI: 1.5, layerKv: 0, d: 9.5, logits: 4, recomputed: 1.7 },
-  llama: { layerD: 19.5, layerI: 3.2, layerKv: 1.75, d: 7, logits: 4, recomputed: 1.15 },
+  gpt2: { layerD: 9.3, layerI: 1.5, layerKv: 0, d: 9.5, logits: 3, recomputed: 2.15 },
+  llama: { layerD: 11.9, layerI: 3.05, layerKv: 2, d: 7, logits: 4, recomputed: 1.6 },
 };
 
 /**
@@ -204,8 +204,7 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const layerConsts = ckpt ? F32 * (t + (c.modelType === 'gpt2' ? 0 : 2 * t * c.headDim)) : 0;
   // Checkpointed, the recomputed head keeps the weight by reference (loss.ts): only the gather's copy is left.
   const savedCopies = packed ? 0 : ckpt ? 1 : SAVED_EMBEDDING_COPIES;
-  const activationBytes =
-    Math.round(tokens * F32 * (layersFloats + k.d * d)) + c.numLayers * layerConsts + savedCopies * embedding * F32;
+  const activationBytes = Math.round(tokens * F32 * (layersFloats + k.d * d)) + c.numLayers * layerConsts + savedCopies * embedding * F32;
   // Checkpointed, the head's logits are recomputed one row block (≤ 32 MiB) at a time: a few block-sized
   // temporaries (measured: about three) instead of the [N, V] logits kept several times.
   const blockRows = Math.max(1, Math.min(tokens, Math.floor(RECOMPUTE_BLOCK_BYTES / (F32 * c.vocabSize))));

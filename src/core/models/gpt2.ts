@@ -3,7 +3,20 @@
 import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../hf-config';
 import type { ModelFamily, LinearModule } from './family';
-import { attention, attentionKeys, dropout, eachLayer, geluNew, layerNorm, linear, param, splitHeads, type LinearContext } from './layers';
+import {
+  attention,
+  attentionKeys,
+  dropout,
+  eachLayer,
+  geluNew,
+  layerNorm,
+  linear,
+  param,
+  residual,
+  splitHeads,
+  view,
+  type LinearContext,
+} from './layers';
 import { gatherRows, rowChunks } from './vocab-chunks';
 
 function parameterShapes(c: ModelConfig): Map<string, number[]> {
@@ -53,20 +66,20 @@ function block(c: ModelConfig, ctx: LinearContext, i: number, x: tf.Tensor3D, [k
   const { opts } = ctx;
   const h = `transformer.h.${i}`;
   // attention: ln_1 → c_attn → split q,k,v → attend → c_proj
-  const a = layerNorm(x, param(ctx, `${h}.ln_1.weight`), param(ctx, `${h}.ln_1.bias`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
-  const qkv = linear(ctx, `${h}.attn.c_attn`, a, true, true).reshape([b, t, 3 * d]); // [B, T, 3d]
+  const a = view<tf.Tensor2D>(layerNorm(x, param(ctx, `${h}.ln_1.weight`), param(ctx, `${h}.ln_1.bias`), c.normEps), [b * t, d]);
+  const qkv = view(linear(ctx, `${h}.attn.c_attn`, a, true, true), [b, t, 3 * d]); // [B, T, 3d]
   const [q, k, v] = tf.split(qkv, 3, 2);
   let kh = splitHeads(k, b, t, nh, hd); // [B, H, T, D]
   let vh = splitHeads(v, b, t, nh, hd);
   if (opts.cache) [kh, vh] = opts.cache.append(i, kh, vh);
   const y = attention(splitHeads(q, b, t, nh, hd), kh, vh, keys, c.dropout.attention, opts); // [B, T, d]
-  const proj = linear(ctx, `${h}.attn.c_proj`, y.reshape([b * t, d]) as tf.Tensor2D, true, true);
-  x = tf.add(x, dropout(proj.reshape([b, t, d]), c.dropout.residual, opts)) as tf.Tensor3D;
+  const proj = linear(ctx, `${h}.attn.c_proj`, view(y, [b * t, d]), true, true);
+  x = residual(x, dropout(view(proj, [b, t, d]), c.dropout.residual, opts));
   // MLP: ln_2 → c_fc → gelu_new → c_proj
-  const m = layerNorm(x, param(ctx, `${h}.ln_2.weight`), param(ctx, `${h}.ln_2.bias`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
+  const m = view<tf.Tensor2D>(layerNorm(x, param(ctx, `${h}.ln_2.weight`), param(ctx, `${h}.ln_2.bias`), c.normEps), [b * t, d]);
   const hidden = geluNew(linear(ctx, `${h}.mlp.c_fc`, m, true, true)) as tf.Tensor2D; // [B·T, 4d]
   const down = linear(ctx, `${h}.mlp.c_proj`, hidden, true, true);
-  return tf.add(x, dropout(down.reshape([b, t, d]), c.dropout.residual, opts)) as tf.Tensor3D;
+  return residual(x, dropout(view(down, [b, t, d]), c.dropout.residual, opts));
 }
 
 /** ids [B, T] → the final hidden states [B·T, d]. */
@@ -86,7 +99,7 @@ function hidden(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor
     x = eachLayer(ctx, `transformer.h.${i}.`, x, [keys] as [tf.Tensor2D], (lctx, xi, s) => block(c, lctx, i, xi, s));
   if (opts.cache) opts.cache.length = past + t;
 
-  return layerNorm(x, param(ctx, 'transformer.ln_f.weight'), param(ctx, 'transformer.ln_f.bias'), c.normEps).reshape([b * t, d]);
+  return view(layerNorm(x, param(ctx, 'transformer.ln_f.weight'), param(ctx, 'transformer.ln_f.bias'), c.normEps), [b * t, d]);
 }
 
 export const gpt2: ModelFamily = {

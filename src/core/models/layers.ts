@@ -90,6 +90,16 @@ export function param(ctx: { params: Map<string, tf.Variable> }, name: string): 
   return p;
 }
 
+/** x as `shape` (same data). [fused kernels] Its backward keeps nothing alive, where tf.reshape's keeps x. */
+export function view<T extends tf.Tensor>(x: tf.Tensor, shape: number[]): T {
+  return (fk.fusedKernelsEnabled() ? fk.fusedView<T>(x, shape) : tf.reshape(x, shape)) as T;
+}
+
+/** The residual stream x plus a block's output y of the same shape. [fused kernels] Nothing kept for the backward. */
+export function residual<T extends tf.Tensor>(x: T, y: tf.Tensor): T {
+  return (fk.fusedKernelsEnabled() ? fk.fusedResidualAdd(x, y) : tf.add(x, y)) as T;
+}
+
 export function dropout(x: tf.Tensor, rate: number, opts: ForwardOptions): tf.Tensor {
   if (!opts.training || rate <= 0) return x;
   return tf.dropout(x, rate, undefined, opts.nextSeed ? opts.nextSeed() : undefined);

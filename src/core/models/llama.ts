@@ -10,10 +10,12 @@ import {
   eachLayer,
   linear,
   param,
+  residual,
   rmsNorm,
   ropeTables,
   siluGate,
   splitHeads,
+  view,
   type LinearContext,
 } from './layers';
 import { gatherRows, rowChunks } from './vocab-chunks';
@@ -83,21 +85,21 @@ function layer(
   const { opts } = ctx;
   const l = `model.layers.${i}`;
   // attention: RMSNorm → q,k,v → RoPE on q,k → GQA attend → o_proj
-  const a = rmsNorm(x, param(ctx, `${l}.input_layernorm.weight`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
+  const a = view<tf.Tensor2D>(rmsNorm(x, param(ctx, `${l}.input_layernorm.weight`), c.normEps), [b * t, d]);
   const q = splitHeads(linear(ctx, `${l}.self_attn.q_proj`, a, false, c.qkvBias), b, t, nh, hd); // [B, H, T, D]
   let k = splitHeads(linear(ctx, `${l}.self_attn.k_proj`, a, false, c.qkvBias), b, t, nkv, hd); // [B, K, T, D]
   let v = splitHeads(linear(ctx, `${l}.self_attn.v_proj`, a, false, c.qkvBias), b, t, nkv, hd);
   k = applyRope(k, cos, sin);
   if (opts.cache) [k, v] = opts.cache.append(i, k, v);
   const y = attention(applyRope(q, cos, sin), k, v, keys, c.dropout.attention, opts); // [B, T, H·D]
-  const o = linear(ctx, `${l}.self_attn.o_proj`, y.reshape([b * t, nh * hd]) as tf.Tensor2D, false, c.oBias);
-  x = tf.add(x, o.reshape([b, t, d])) as tf.Tensor3D;
+  const o = linear(ctx, `${l}.self_attn.o_proj`, view(y, [b * t, nh * hd]), false, c.oBias);
+  x = residual(x, view(o, [b, t, d]));
   // MLP: RMSNorm → down(silu(gate(x)) · up(x))
-  const m = rmsNorm(x, param(ctx, `${l}.post_attention_layernorm.weight`), c.normEps).reshape([b * t, d]) as tf.Tensor2D;
+  const m = view<tf.Tensor2D>(rmsNorm(x, param(ctx, `${l}.post_attention_layernorm.weight`), c.normEps), [b * t, d]);
   const gate = linear(ctx, `${l}.mlp.gate_proj`, m, false, c.mlpBias);
   const up = linear(ctx, `${l}.mlp.up_proj`, m, false, c.mlpBias);
   const down = linear(ctx, `${l}.mlp.down_proj`, siluGate(gate, up) as tf.Tensor2D, false, c.mlpBias);
-  return tf.add(x, down.reshape([b, t, d])) as tf.Tensor3D;
+  return residual(x, view(down, [b, t, d]));
 }
 
 /** ids [B, T] → the final hidden states [B·T, d]. */
@@ -113,7 +115,7 @@ function hidden(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor
   for (let i = 0; i < c.numLayers; i++) x = eachLayer(ctx, `model.layers.${i}.`, x, shared, (lctx, xi, s) => layer(c, lctx, i, xi, s));
   if (opts.cache) opts.cache.length = past + t;
 
-  return rmsNorm(x, param(ctx, 'model.norm.weight'), c.normEps).reshape([b * t, d]);
+  return view(rmsNorm(x, param(ctx, 'model.norm.weight'), c.normEps), [b * t, d]);
 }
 
 export const llama: ModelFamily = {
