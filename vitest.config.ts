@@ -8,6 +8,7 @@ const onBothBackends = [
   'tests/unit/core/kernels/**/*.test.ts',
   'tests/unit/core/memory.test.ts',
   'tests/unit/core/tape.test.ts',
+  'tests/unit/bench/buffer-meter.test.ts',
 ];
 
 export default defineConfig({

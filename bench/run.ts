@@ -12,6 +12,7 @@ import { setFusedKernels, fusedKernelsEnabled } from '../src/core/kernels';
 import { estimateMemory, type FrozenDtype } from '../src/core/memory';
 import { maxBindingBytes } from '../src/core/backend';
 import { watchBindings } from '../src/core/binding-watch';
+import { meterBuffers } from './buffer-meter';
 import { configOf, type ShapeDims } from './shapes';
 
 export interface RunOptions {
@@ -41,7 +42,14 @@ export interface PathResult {
   dispatchesPerStep: number | null;
   gpuMsPerStep: number | null;
   wallOverGpu: number | null;
+  /** tf.profile's peak of one step: every tensor object's bytes, so a buffer shared by several counts again. */
   peakBytes: number;
+  /**
+   * The most the model, optimizer and step held at once in that step with each buffer counted once
+   * (buffer-meter.ts): the memory peakBytes over-counts where tensors share a buffer (reshapes, the tape's
+   * saved clones).
+   */
+  peakBufferBytes: number;
   /** The largest tensor or GPU buffer allocated (model creation and every step), in bytes. */
   largestBinding: number;
   /** The storage-binding limit in force (the adapter's, or the smaller simulated one), null when none. */
@@ -148,6 +156,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
   setFusedKernels(fused);
   // Every allocation from here on must fit one binding (vocabulary weights and logits go in chunks).
   const watch = watchBindings(maxBindingBytes());
+  const meter = meterBuffers();
   // Seeds start at 1: tfjs treats seed 0 as "no seed", which would make the first tensor differ per call.
   const model: CausalLM = createRandomModel(configOf(dims), opts.seed + 1);
   let trainables: Map<string, tf.Variable>;
@@ -213,6 +222,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     for (let i = 0; i < opts.warmup; i++) await timedStep();
 
     // Kernel invocations, dispatches and peak memory of one step.
+    meter.resetPeak();
     let profileLoss: tf.Tensor | null = null;
     const { result: info, dispatches } = await countDispatches(() =>
       tf.profile(() => {
@@ -222,6 +232,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     );
     await profileLoss!.data();
     (profileLoss as tf.Tensor | null)?.dispose();
+    const peakBufferBytes = meter.peak;
     finished();
     const gpuBytesAllocated = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU ?? null;
     const kernelsByName: Record<string, number> = {};
@@ -263,6 +274,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
       gpuMsPerStep,
       wallOverGpu: gpuMsPerStep ? msPerStep / gpuMsPerStep : null,
       peakBytes: info.peakBytes,
+      peakBufferBytes,
       largestBinding: watch.largest,
       maxBindingBytes: maxBindingBytes(),
       estimatedPeakBytes: estimateMemory({
@@ -320,6 +332,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     return result;
   } finally {
     watch.stop();
+    meter.stop();
     optimizer.dispose();
     for (const b of batches) b.ids.dispose();
     model.dispose();

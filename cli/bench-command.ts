@@ -206,6 +206,7 @@ async function bench(argv: string[]) {
       dispatchesPerStep: ratio(main.dispatchesPerStep, naive.dispatchesPerStep),
       gpuMsPerStep: ratio(main.gpuMsPerStep, naive.gpuMsPerStep),
       peakBytes: ratio(main.peakBytes, naive.peakBytes),
+      peakBufferBytes: ratio(main.peakBufferBytes, naive.peakBufferBytes),
     };
   }
   return out;
