@@ -5,6 +5,7 @@
 // backend frees it); this meter watches that map. Buffers that existed before the meter started are not
 // counted. In-kernel temporaries a backend frees before returning are not seen (as by tf.profile).
 import * as tf from '@tensorflow/tfjs';
+import { MethodPatches } from '../src/core/method-patches';
 
 export interface BufferMeter {
   /** Bytes of the buffers allocated since the start (or the last resetPeak's base) still alive. */
@@ -24,27 +25,34 @@ export function meterBuffers(): BufferMeter {
   const counted = new WeakMap<object, number>();
   let bytes = 0;
   let peak = 0;
-  const own = map as unknown as Record<string, unknown>;
-  // Another meter may be watching already: wrap what is there and put exactly that back.
-  const before = { set: Object.getOwnPropertyDescriptor(own, 'set'), delete: Object.getOwnPropertyDescriptor(own, 'delete') };
-  const set = map.set;
-  const del = map.delete;
-  own.set = function (this: InfoMap, key: object, info: { bytes: number }) {
-    if (!map.has(key)) {
-      counted.set(key, info.bytes);
-      bytes += info.bytes;
-      if (bytes > peak) peak = bytes;
-    }
-    return set.call(this, key, info);
-  };
-  own.delete = function (this: InfoMap, key: object) {
-    const b = counted.get(key);
-    if (b !== undefined) {
-      bytes -= b;
-      counted.delete(key);
-    }
-    return del.call(this, key);
-  };
+  const patches = new MethodPatches();
+  patches.wrap(
+    map,
+    'set',
+    (set) =>
+      function (this: InfoMap, ...args: unknown[]) {
+        const [key, info] = args as [object, { bytes: number }];
+        if (!map.has(key)) {
+          counted.set(key, info.bytes);
+          bytes += info.bytes;
+          if (bytes > peak) peak = bytes;
+        }
+        return set.apply(this, args);
+      },
+  );
+  patches.wrap(
+    map,
+    'delete',
+    (del) =>
+      function (this: InfoMap, ...args: unknown[]) {
+        const b = counted.get(args[0] as object);
+        if (b !== undefined) {
+          bytes -= b;
+          counted.delete(args[0] as object);
+        }
+        return del.apply(this, args);
+      },
+  );
   return {
     get bytes() {
       return bytes;
@@ -56,11 +64,7 @@ export function meterBuffers(): BufferMeter {
       peak = bytes;
     },
     stop() {
-      for (const key of ['set', 'delete'] as const) {
-        const d = before[key];
-        if (d) Object.defineProperty(own, key, d);
-        else delete own[key];
-      }
+      patches.restore();
     },
   };
 }

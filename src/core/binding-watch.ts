@@ -3,6 +3,7 @@
 // vocabulary-sized tensors really are split into chunks.
 import * as tf from '@tensorflow/tfjs';
 import { DeviceError } from './errors';
+import { MethodPatches } from './method-patches';
 
 export interface BindingWatch {
   /** The largest allocation seen so far, in bytes, and what it was. */
@@ -13,8 +14,6 @@ export interface BindingWatch {
   /** Throws a DeviceError naming the largest allocation when it exceeded the limit. */
   check(): void;
 }
-
-type Patched = { target: Record<string, unknown>; key: string; had: boolean; original: unknown };
 
 const BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, complex64: 8 };
 
@@ -32,17 +31,8 @@ export function watchBindings(limit: number | null): BindingWatch {
       largestWhat = what();
     }
   };
-  const patches: Patched[] = [];
-  const patch = (
-    target: Record<string, unknown>,
-    key: string,
-    wrap: (original: (...args: unknown[]) => unknown) => (...args: unknown[]) => unknown,
-  ) => {
-    const original = target[key] as ((...args: unknown[]) => unknown) | undefined;
-    if (typeof original !== 'function') return;
-    patches.push({ target, key, had: Object.prototype.hasOwnProperty.call(target, key), original });
-    target[key] = wrap(original);
-  };
+  const patches = new MethodPatches();
+  const patch = patches.wrap.bind(patches);
   const shapeBytes = (shape: readonly number[], dtype: string) => shape.reduce((a, b) => a * b, 1) * (BYTES[dtype] ?? 4);
 
   patch(
@@ -87,11 +77,7 @@ export function watchBindings(limit: number | null): BindingWatch {
       return largestWhat;
     },
     stop() {
-      for (const p of patches.reverse()) {
-        if (p.had) p.target[p.key] = p.original;
-        else delete p.target[p.key];
-      }
-      patches.length = 0;
+      patches.restore();
     },
     check() {
       if (limit !== null && largest > limit) {
