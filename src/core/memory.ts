@@ -87,6 +87,12 @@ const F32 = 4;
 export const RECOMPUTE_BLOCK_BYTES = 32 * 2 ** 20;
 
 /**
+ * The fused AdamW update (train/adamw.ts) takes the parameters in groups of at most this many bytes (a larger
+ * tensor alone), so that new parameters and moments exist for one group at a time: 4 MiB.
+ */
+export const ADAMW_GROUP_BYTES = 4 * 2 ** 20;
+
+/**
  * Floats per token per layer kept through the backward, and per token outside the layers, as measured with
  * tf.profile on the fused kernels (whetstone bench, CPU and WebGPU give the same bytes), with the backward
  * freeing each node's saved tensors and output gradients as it goes (tape.ts) and the blocks' reshapes and
@@ -217,7 +223,13 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const backward = ckpt
     ? gradBytes + activationBytes - recomputedBlock + Math.max(recomputedBlock, logitsBytes)
     : gradBytes + activationBytes + logitsBytes;
-  const update = 4 * trained * F32; // gradients + the new parameters, m and v before they replace the old
+  // At the update: the gradients, and the new parameters, m and v of one group (train/adamw.ts) before they
+  // replace the old. A group holds up to ADAMW_GROUP_BYTES of parameters, or one larger tensor.
+  const largestTrained = lora
+    ? x.loraR * Math.max(...layerLinears(c).map((m) => Math.max(m.inFeatures, m.outFeatures)))
+    : Math.max(embedding, ...layerLinears(c).map((m) => m.inFeatures * m.outFeatures));
+  const group = Math.min(trained * F32, Math.max(ADAMW_GROUP_BYTES, largestTrained * F32));
+  const update = trained * F32 + 3 * group;
   const peakBytes = resident + Math.max(backward, update);
 
   const unsplit: [string, number][] = [

@@ -3,6 +3,7 @@
 // decoupled decay, hence this file.
 import * as tf from '@tensorflow/tfjs';
 import { fusedAdamW, fusedClipScale, fusedGlobalNorm, fusedKernelsEnabled } from '../kernels'; // [fused kernels]
+import { ADAMW_GROUP_BYTES } from '../memory';
 
 export interface AdamWOptions {
   beta1: number;
@@ -45,6 +46,25 @@ function zeroMoment(p: tf.Tensor): tf.Variable {
   const v = tf.variable(zeros, false);
   zeros.dispose();
   return v;
+}
+
+/** Consecutive runs of `items` of at most `limit` bytes together; an item over the limit makes a run alone. */
+export function byteGroups<T>(items: T[], bytes: (item: T) => number, limit: number): T[][] {
+  const groups: T[][] = [];
+  let current: T[] = [];
+  let total = 0;
+  for (const item of items) {
+    const b = bytes(item);
+    if (current.length > 0 && total + b > limit) {
+      groups.push(current);
+      current = [];
+      total = 0;
+    }
+    current.push(item);
+    total += b;
+  }
+  if (current.length > 0) groups.push(current);
+  return groups;
 }
 
 export class AdamW {
@@ -106,7 +126,7 @@ export class AdamW {
 
   /**
    * apply() to the gradients scaled by min(1, maxNorm / (norm + 1e-6)), `norm` from globalNorm() (e.g.
-   * read first to skip non-finite steps); maxNorm ≤ 0: no clipping. [fused kernels] One kernel.
+   * read first to skip non-finite steps); maxNorm ≤ 0: no clipping. [fused kernels] One kernel a group.
    */
   applyClipped(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, norm: tf.Scalar, maxNorm: number): void {
     if (fusedKernelsEnabled()) return this.#fusedApply(params, grads, lr, maxNorm > 0 ? maxNorm : 0, norm);
@@ -120,7 +140,10 @@ export class AdamW {
     tf.dispose(clipped);
   }
 
-  /** [fused kernels] The same update as apply() (plus clipping to maxNorm when > 0) as one kernel. */
+  /**
+   * [fused kernels] The same update as apply() (plus clipping to maxNorm when > 0) as one kernel for each
+   * group of parameters of at most ADAMW_GROUP_BYTES.
+   */
   #fusedApply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, maxNorm: number, norm?: tf.Scalar): void {
     this.step += 1;
     const { beta1, beta2, eps, weightDecay, noDecay } = this.options;
@@ -132,29 +155,32 @@ export class AdamW {
         this.v.set(name, zeroMoment(p));
       }
     }
-    const out = fusedAdamW(
-      names.map((n) => params.get(n)!),
-      names.map((n) => grads.get(n)!),
-      names.map((n) => this.m.get(n)!),
-      names.map((n) => this.v.get(n)!),
-      {
-        lr,
-        beta1,
-        beta2,
-        eps,
-        bc2Sqrt: Math.sqrt(1 - Math.pow(beta2, this.step)),
-        stepSize: lr / (1 - Math.pow(beta1, this.step)),
-        decays: names.map((n) => (weightDecay > 0 && !(noDecay?.(n) ?? false) ? 1 - lr * weightDecay : 1)),
-        maxNorm,
-      },
-      norm,
-    );
-    names.forEach((n, i) => {
-      params.get(n)!.assign(out.params[i]);
-      this.m.get(n)!.assign(out.m[i]);
-      this.v.get(n)!.assign(out.v[i]);
-    });
-    tf.dispose([...out.params, ...out.m, ...out.v]);
+    const step = {
+      lr,
+      beta1,
+      beta2,
+      eps,
+      bc2Sqrt: Math.sqrt(1 - Math.pow(beta2, this.step)),
+      stepSize: lr / (1 - Math.pow(beta1, this.step)),
+      maxNorm,
+    };
+    // A group at a time: its new parameters and moments replace the old before the next group's exist.
+    for (const group of byteGroups(names, (n) => 4 * params.get(n)!.size, ADAMW_GROUP_BYTES)) {
+      const out = fusedAdamW(
+        group.map((n) => params.get(n)!),
+        group.map((n) => grads.get(n)!),
+        group.map((n) => this.m.get(n)!),
+        group.map((n) => this.v.get(n)!),
+        { ...step, decays: group.map((n) => (weightDecay > 0 && !(noDecay?.(n) ?? false) ? 1 - lr * weightDecay : 1)) },
+        norm,
+      );
+      group.forEach((n, i) => {
+        params.get(n)!.assign(out.params[i]);
+        this.m.get(n)!.assign(out.m[i]);
+        this.v.get(n)!.assign(out.v[i]);
+      });
+      tf.dispose([...out.params, ...out.m, ...out.v]);
+    }
   }
 
   dispose(): void {

@@ -4,7 +4,8 @@
 import { describe, it, expect, afterEach } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { setFusedKernels } from '../../../../src/core/kernels';
-import { AdamW, clipByGlobalNorm, globalNorm } from '../../../../src/core/train/adamw';
+import { AdamW, byteGroups, clipByGlobalNorm, globalNorm } from '../../../../src/core/train/adamw';
+import { ADAMW_GROUP_BYTES } from '../../../../src/core/memory';
 import { relErr } from '../../../helpers';
 
 const SHAPES = [[97, 131], [37], [5, 3], [1], [64, 9], [129], [7, 7, 3], [300], [2, 11], [13]];
@@ -42,8 +43,15 @@ describe('fused optimizer kernels match the plain path', () => {
     tf.dispose([...grads, nf, np]);
   });
 
-  for (const clip of [0, 0.3]) {
-    it(`three AdamW steps (weight decay, clip ${clip || 'off'})`, async () => {
+  // With two 2.2 MB tensors the fused update runs in three groups of ≤ 4 MiB (ADAMW_GROUP_BYTES), clipping
+  // by the one global norm in each.
+  for (const [clip, shapes] of [
+    [0, SHAPES],
+    [0.3, SHAPES],
+    [0.3, [...SHAPES.slice(0, 3), [700, 800], ...SHAPES.slice(3), [800, 700]]],
+  ] as [number, number[][]][]) {
+    it(`three AdamW steps (weight decay, clip ${clip || 'off'}${shapes.length > SHAPES.length ? ', in groups' : ''})`, async () => {
+      const SHAPES = shapes;
       const init = SHAPES.map((s) => randn(s));
       const make = () => new Map(init.map((t, i) => [`p${i}`, tf.variable(t.clone(), true)]));
       const pf = make();
@@ -80,4 +88,27 @@ describe('fused optimizer kernels match the plain path', () => {
       tf.dispose([...init, ...pf.values(), ...pp.values()]);
     });
   }
+
+  it('the fused update holds new parameters and moments for one group at a time', async () => {
+    const shapes = [
+      [600, 1000],
+      [600, 1000],
+      [600, 1000],
+      [600, 1000],
+    ]; // 2.4 MB each: a group each
+    const params = new Map(shapes.map((s, i) => [`p${i}`, tf.variable(randn(s), true)]));
+    const grads = new Map(shapes.map((s, i) => [`p${i}`, randn(s, 0.1)]));
+    expect(byteGroups([...params.keys()], (n) => 4 * params.get(n)!.size, ADAMW_GROUP_BYTES)).toHaveLength(4);
+    const opt = new AdamW({ weightDecay: 0.1 });
+    opt.apply(params, grads, 1e-3); // creates the moments
+    const before = tf.memory().numBytes;
+    const info = await tf.profile(() => opt.apply(params, grads, 1e-3));
+    const one = 4 * 600 * 1000;
+    expect(tf.memory().numBytes).toBe(before);
+    // One group's new p, m and v (3 × 2.4 MB) on top, not all four groups' (28.8 MB).
+    expect(info.peakBytes - before).toBeLessThanOrEqual(3 * one + 1024);
+    expect(info.peakBytes - before).toBeGreaterThanOrEqual(3 * one);
+    opt.dispose();
+    tf.dispose([...params.values(), ...grads.values()]);
+  });
 });
