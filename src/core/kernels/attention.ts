@@ -173,7 +173,8 @@ export function fusedRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): t
 // would swallow log l in f32 and a fully masked row would come back with p = 1 instead of 1/n). The bias is
 // never stored: each score's is computed from its positions and the key mask [B|1, S], the same f32 values
 // layers.ts's attentionBias materializes for the plain path (causal, query i at position S − T + i; padded
-// keys −1e9). The backward recomputes the probabilities tile by tile: P = exp(s − m − log l), Dᵢ = Σ dO∘O, dS = P∘(dP − Dᵢ).
+// keys −1e9). The backward recomputes the probabilities tile by tile: P = exp(s − m − log l),
+// Dᵢ = Σ dO∘O, dS = P∘(dP − Dᵢ).
 // Grouped key/value heads (query head h reads kv head ⌊h / (H/K)⌋) are indexed, never repeated; dk/dv sum
 // over the group. On WebGPU each workgroup keeps its key/value (or query/dO) tile in shared memory.
 

@@ -82,7 +82,7 @@ export class AdamW {
   apply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number): void {
     if (fusedKernelsEnabled()) return this.#fusedApply(params, grads, lr, 0); // [fused kernels]
     this.step += 1;
-    const { beta1, beta2, eps, weightDecay, noDecay } = this.options;
+    const { beta1, beta2, eps } = this.options;
     const bc1 = 1 - Math.pow(beta1, this.step);
     const bc2Sqrt = Math.sqrt(1 - Math.pow(beta2, this.step));
     const stepSize = lr / bc1;
@@ -97,7 +97,7 @@ export class AdamW {
         this.m.set(name, m);
         this.v.set(name, v);
       }
-      const decay = weightDecay > 0 && !(noDecay?.(name) ?? false) ? 1 - lr * weightDecay : 1;
+      const decay = this.#decay(name, lr);
       const [m1, v1, p1] = tf.tidy(() => {
         const m1 = tf.add(tf.mul(m!, beta1), tf.mul(g, 1 - beta1));
         const v1 = tf.add(tf.mul(v!, beta2), tf.mul(tf.square(g), 1 - beta2));
@@ -140,13 +140,19 @@ export class AdamW {
     tf.dispose(clipped);
   }
 
+  /** The factor decoupled weight decay scales a parameter by: 1 − lr·weightDecay, or 1 when exempt. */
+  #decay(name: string, lr: number): number {
+    const { weightDecay, noDecay } = this.options;
+    return weightDecay > 0 && !(noDecay?.(name) ?? false) ? 1 - lr * weightDecay : 1;
+  }
+
   /**
    * [fused kernels] The same update as apply() (plus clipping to maxNorm when > 0) as one kernel for each
    * group of parameters of at most ADAMW_GROUP_BYTES.
    */
   #fusedApply(params: Map<string, tf.Variable>, grads: Map<string, tf.Tensor>, lr: number, maxNorm: number, norm?: tf.Scalar): void {
     this.step += 1;
-    const { beta1, beta2, eps, weightDecay, noDecay } = this.options;
+    const { beta1, beta2, eps } = this.options;
     const names = [...params.keys()].filter((name) => grads.has(name));
     for (const name of names) {
       if (!this.m.has(name) || !this.v.has(name)) {
@@ -171,7 +177,7 @@ export class AdamW {
         group.map((n) => grads.get(n)!),
         group.map((n) => this.m.get(n)!),
         group.map((n) => this.v.get(n)!),
-        { ...step, decays: group.map((n) => (weightDecay > 0 && !(noDecay?.(n) ?? false) ? 1 - lr * weightDecay : 1)) },
+        { ...step, decays: group.map((n) => this.#decay(n, lr)) },
         norm,
       );
       group.forEach((n, i) => {
