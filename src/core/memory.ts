@@ -81,10 +81,11 @@ export interface MemoryEstimate {
 const F32 = 4;
 
 /**
- * Logits of one row block held at a time by the recomputing LM head (train/loss.ts's recomputedHeadNll):
- * 32 MiB, or the binding limit when lower. Defined here, free of tfjs, so that the estimate and the head agree.
+ * Logits of one row block, against the whole vocabulary, held at a time by a training step's LM head when its
+ * logits would be larger (train/loss.ts's headLossAndGrad): 32 MiB, or the binding limit when lower. Defined
+ * here, free of tfjs, so that the estimate and the head agree.
  */
-export const RECOMPUTE_BLOCK_BYTES = 32 * 2 ** 20;
+export const HEAD_BLOCK_BYTES = 32 * 2 ** 20;
 
 /**
  * The fused AdamW update (train/adamw.ts) takes the parameters in groups of at most this many bytes (a larger
@@ -106,11 +107,11 @@ const PER_TOKEN = {
 };
 
 /**
- * Vocabulary-sized weights the tape keeps a copy of (the embedding for its gather, the head for its matmul),
- * trained or not (none when they are packed: their gather and head kernels save nothing of the weight);
+ * Vocabulary-sized weights the tape keeps a copy of: the LM head's matmul saves its weight, trained or not,
+ * when the head runs whole (none in row blocks, none when packed; the embedding's gather keeps only the ids);
  * and, when the embedding trains, its two partial gradients (gather and head) before the sum.
  */
-const SAVED_EMBEDDING_COPIES = 2;
+const SAVED_HEAD_COPIES = 1;
 const EMBEDDING_GRAD_COPIES = 2;
 
 export interface LinearShape {
@@ -208,20 +209,24 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   // tf.memory counts every reference. Unrecomputed, the per-token fit holds them.
   const t = Math.min(x.seq, c.maxPositions);
   const layerConsts = ckpt ? F32 * (t + (c.modelType === 'gpt2' ? 0 : 2 * t * c.headDim)) : 0;
-  // Checkpointed, the recomputed head keeps the weight by reference (loss.ts): only the gather's copy is left.
-  const savedCopies = packed ? 0 : ckpt ? 1 : SAVED_EMBEDDING_COPIES;
+  // The LM head and loss go a row block at a time (train/loss.ts's headLossAndGrad) under checkpointing and
+  // when the logits [tokens, V] are more than one block, saving no copy of the weight.
+  const inBlocks = ckpt || tokens * F32 * c.vocabSize > HEAD_BLOCK_BYTES;
+  const savedCopies = packed || inBlocks ? 0 : SAVED_HEAD_COPIES;
   const activationBytes = Math.round(tokens * F32 * (layersFloats + k.d * d)) + c.numLayers * layerConsts + savedCopies * embedding * F32;
-  // Checkpointed, the head's logits are recomputed one row block (≤ 32 MiB) at a time: a few block-sized
-  // temporaries (measured: about three) instead of the [N, V] logits kept several times.
-  const blockRows = Math.max(1, Math.min(tokens, Math.floor(RECOMPUTE_BLOCK_BYTES / (F32 * c.vocabSize))));
-  const logitsBytes = ckpt ? blockRows * F32 * 3 * c.vocabSize : tokens * F32 * k.logits * c.vocabSize;
+  // In blocks, one row block's logits (≤ 32 MiB) and their gradient at a time, instead of the [N, V] logits
+  // kept several times.
+  const blockRows = Math.max(1, Math.min(tokens, Math.floor(HEAD_BLOCK_BYTES / (F32 * c.vocabSize))));
+  const logitsBytes = inBlocks ? blockRows * F32 * 2 * c.vocabSize : tokens * F32 * k.logits * c.vocabSize;
   const cpuDecodeScratchBytes = packed ? Math.max(embedding, ...layerLinears(c).map((m) => m.inFeatures * m.outFeatures)) * F32 : 0;
   const resident = weightsBytes + (lora ? trainableBytes : 0) + optimizerBytes;
-  // Checkpointed, the head's backward (logits temporaries) ends before the first block is recomputed: the
-  // peak has one or the other on top of the stored block inputs, not both.
-  const recomputedBlock = Math.round(tokens * F32 * k.recomputed * perLayer);
-  const backward = ckpt
-    ? gradBytes + activationBytes - recomputedBlock + Math.max(recomputedBlock, logitsBytes)
+  // In blocks, the head's logits come and go at the end of the forward, with only the head's own gradient
+  // (a trained head's [V, d]) formed yet: the peak is then, or later in the backward with the gradients (and,
+  // checkpointed, the block being recomputed) on top of what the forward kept, not both.
+  const recomputedBlock = ckpt ? Math.round(tokens * F32 * k.recomputed * perLayer) : 0;
+  const kept = activationBytes - recomputedBlock;
+  const backward = inBlocks
+    ? Math.max(kept + logitsBytes + (lora ? 0 : embedding * F32), kept + recomputedBlock + gradBytes)
     : gradBytes + activationBytes + logitsBytes;
   // At the update: the gradients, and the new parameters, m and v of one group (train/adamw.ts) before they
   // replace the old. A group holds up to ADAMW_GROUP_BYTES of parameters, or one larger tensor.

@@ -359,3 +359,21 @@ defineGradient(
 export function fusedHeadChunkStats(logits: tf.Tensor2D, targets: tf.Tensor1D, offset: number): tf.Tensor2D {
   return runKernel<tf.Tensor2D>('WhetHeadChunkStats', { logits, targets }, { offset });
 }
+
+/**
+ * The gradient of a mean cross-entropy with respect to one vocabulary chunk's logits [n, r], given each row's
+ * log-sum-exp over the whole vocabulary lse [n] and its weight in the loss scale [n] (0 for an ignored row):
+ * (softmax − one-hot(target − offset)) · scale, in one pass (WhetHeadChunkStatsGrad with dlse = scale and
+ * dpicked = −scale).
+ */
+export function fusedHeadChunkLossGrad(
+  logits: tf.Tensor2D,
+  targets: tf.Tensor1D,
+  offset: number,
+  lse: tf.Tensor1D,
+  scale: tf.Tensor1D,
+): tf.Tensor2D {
+  return tf.tidy(() =>
+    runKernel<tf.Tensor2D>('WhetHeadChunkStatsGrad', { dy: tf.stack([scale, tf.neg(scale)]), logits, targets, stats: lse }, { offset }),
+  );
+}

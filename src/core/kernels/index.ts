@@ -13,5 +13,5 @@ export { packF16, unpackF16, packWeight, unpackWeight, isPacked, gatherPacked, t
 export { packInt8, unpackInt8 } from './int8';
 export { fusedSplitHeads, fusedMergeHeads, fusedRope, fusedAttention } from './attention';
 export { fusedView, fusedResidualAdd } from './views';
-export { fusedCausalLmLoss, fusedHeadChunkStats } from './cross-entropy';
+export { fusedCausalLmLoss, fusedHeadChunkLossGrad, fusedHeadChunkStats } from './cross-entropy';
 export { fusedGlobalNorm, fusedClipScale, fusedAdamW, type AdamWStep } from './optimizer';

@@ -17,7 +17,7 @@ import {
   view,
   type LinearContext,
 } from './layers';
-import { gatherRows, rowChunks } from './vocab-chunks';
+import { embeddingRows, gatherRows, rowChunks } from './vocab-chunks';
 
 function parameterShapes(c: ModelConfig): Map<string, number[]> {
   const d = c.hiddenSize;
@@ -91,7 +91,7 @@ function hidden(c: ModelConfig, ctx: LinearContext, ids: tf.Tensor2D): tf.Tensor
 
   const positions = tf.range(past, past + t, 1, 'int32');
   const tokEmb = gatherRows(rowChunks(ctx.params, 'transformer.wte.weight', ctx.packed), ids); // [B, T, d]
-  const posEmb = tf.gather(param(ctx, 'transformer.wpe.weight'), positions); // [T, d]
+  const posEmb = embeddingRows(param(ctx, 'transformer.wpe.weight') as tf.Tensor2D, positions); // [T, d]
   let x = dropout(tf.add(tokEmb, posEmb), c.dropout.embedding, opts) as tf.Tensor3D;
   const keys = attentionKeys(t, past, opts.attentionMask);
 

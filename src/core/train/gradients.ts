@@ -3,7 +3,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/model';
 import type { ForwardOptions } from '../models/layers';
-import { causalLmLoss, headIsChunked, headLossSums, tokenAccuracyCounts } from './loss';
+import { causalLmLoss, headLossAndGrad, headLossInBlocks, rowTargets, tokenAccuracyCounts } from './loss';
 import { freeBackwardAsItGoes } from '../tape';
 
 export interface LossAndGrads {
@@ -29,13 +29,13 @@ export function lossAndGrads(
   for (const v of frozen) v.trainable = true;
   let result: { value: tf.Scalar; grads: tf.NamedTensorMap };
   const forwardLoss = (): tf.Scalar => {
-    const recompute = !!(opts.checkpoint && opts.training);
-    if (recompute || headIsChunked(model, inputIds.size)) {
-      // A vocabulary over the binding limit: the LM head and the loss go chunk by chunk. Under gradient
-      // checkpointing the logits are recomputed in the backward, one row block at a time.
-      const s = headLossSums(model, model.hidden(inputIds, opts), labels, recompute);
+    if (headLossInBlocks(model, inputIds.size, !!(opts.checkpoint && opts.training))) {
+      // Logits larger than a row block, a vocabulary over the binding limit, or gradient checkpointing: the
+      // LM head and the loss go one row block at a time, with the head's gradient formed as they go.
+      const s = headLossAndGrad(model.hidden(inputIds, opts), model.headChunks(), rowTargets(labels));
       if (withAccuracy) accuracy = tf.keep(tf.stack([s.correct, s.count]) as tf.Tensor1D);
-      return tf.div(s.nll, tf.maximum(s.count, 1)) as tf.Scalar;
+      tf.dispose([s.correct, s.count]);
+      return s.loss;
     }
     const logits = model.forward(inputIds, opts);
     if (withAccuracy) {

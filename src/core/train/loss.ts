@@ -1,11 +1,12 @@
 // Hugging Face's causal-LM loss: logits[:, :-1] predict labels[:, 1:]; labels -100 are ignored; the mean is
-// over the remaining positions. The target logit is picked by a one-hot product (see tokenLosses). A
-// vocabulary too large for one binding goes through the LM head chunk by chunk (headLossSums).
+// over the remaining positions. The target logit is picked by a one-hot product (see tokenLosses). Large
+// logits and a vocabulary too large for one binding go through the LM head a row block and a vocabulary chunk
+// at a time (headLossAndGrad in training, headLossSums in evaluation).
 import * as tf from '@tensorflow/tfjs';
-import { fusedCausalLmLoss, fusedHeadChunkStats, fusedKernelsEnabled, isPacked } from '../kernels'; // [fused kernels]
+import { fusedCausalLmLoss, fusedHeadChunkLossGrad, fusedHeadChunkStats, fusedKernelsEnabled, isPacked } from '../kernels'; // [fused kernels]
 import { tiledMatMul } from '../kernels/matmul';
 import { maxBindingBytes } from '../backend';
-import { RECOMPUTE_BLOCK_BYTES } from '../memory';
+import { HEAD_BLOCK_BYTES } from '../memory';
 import type { CausalLM } from '../models/model';
 import { headMatMul, type RowChunk } from '../models/vocab-chunks';
 
@@ -83,10 +84,40 @@ function chunkStats(logits: tf.Tensor2D, targets: tf.Tensor1D, offset: number): 
 }
 
 /**
+ * dloss/dlogits of one chunk's logits [n, r]: (softmax − one-hot(target − offset)) · scale, from each row's
+ * log-sum-exp over the whole vocabulary lse [n] and its weight in the loss scale [n].
+ */
+function chunkLossGrad(logits: tf.Tensor2D, targets: tf.Tensor1D, offset: number, lse: tf.Tensor1D, scale: tf.Tensor1D): tf.Tensor2D {
+  if (fusedKernelsEnabled()) return fusedHeadChunkLossGrad(logits, targets, offset, lse, scale); // [fused kernels] one pass
+  // each block-sized temporary freed as soon as it is used
+  const shifted = tf.sub(logits, tf.expandDims(lse, 1));
+  const p = tf.exp(shifted);
+  shifted.dispose();
+  const onehot = tf.oneHot(tf.sub(targets, tf.scalar(offset, 'int32')) as tf.Tensor1D, logits.shape[1], 1, 0, 'float32'); // 0 off the chunk
+  const diff = tf.sub(p, onehot);
+  tf.dispose([p, onehot]);
+  const g = tf.mul(diff, tf.expandDims(scale, 1));
+  diff.dispose();
+  return g as tf.Tensor2D;
+}
+
+/** Merges the stats [4, n] of a row block's chunks (in vocabulary order) into its rows' lse, target logit and argmax [n]. */
+function mergeChunkStats(stats: tf.Tensor2D[]): { lse: tf.Tensor1D; picked: tf.Tensor1D; argmax: tf.Tensor1D } {
+  if (stats.length === 1) {
+    const [lse, picked, , argmax] = tf.unstack(stats[0]) as tf.Tensor1D[];
+    return { lse, picked, argmax };
+  }
+  // log Σ_k exp(lse_k), Σ_k picked_k, and the argmax of the chunk with the largest max (the first one on ties,
+  // as argMax over the whole row)
+  const [lse, picked, max, arg] = tf.unstack(tf.stack(stats), 1) as tf.Tensor2D[]; // each [K, n]
+  const best = tf.transpose(tf.oneHot(tf.argMax(max, 0), stats.length)); // [K, n]
+  return { lse: tf.logSumExp(lse, 0), picked: tf.sum(picked, 0), argmax: tf.sum(tf.mul(best, arg), 0) };
+}
+
+/**
  * The LM head over vocabulary chunks [r_k, d] (in vocabulary order) without ever making the [N, V] logits:
  * rows go in blocks small enough that a block's logits against the widest chunk fit one binding; each chunk
- * gives its log-sum-exp, target logit and argmax, merged as log Σ_k exp(lse_k), Σ_k picked_k and the
- * argmax of the chunk with the largest max (the first one on ties, as argMax over the whole row).
+ * gives its log-sum-exp, target logit and argmax, merged by mergeChunkStats.
  * hidden [N, d], targets [N] → lse, target logit, argmax (an id, as f32), each [N].
  */
 export function headRowStats(
@@ -96,137 +127,140 @@ export function headRowStats(
   blockBytes: number | null = maxBindingBytes(),
 ): { lse: tf.Tensor1D; picked: tf.Tensor1D; argmax: tf.Tensor1D } {
   return tf.tidy(() => {
-    const n = hidden.shape[0];
-    const sizes = rowBlocks(n, chunks, blockBytes);
-    const hs = sizes.length === 1 ? [hidden] : tf.split(hidden, sizes, 0);
-    const ts = sizes.length === 1 ? [targets] : tf.split(targets, sizes, 0);
+    const sizes = rowBlocks(hidden.shape[0], Math.max(...chunks.map((w) => w.shape[0])), blockBytes);
+    const hs = splitRows(hidden, sizes);
+    const ts = splitRows(targets, sizes);
     const parts = hs.map((h, i) => {
       let offset = 0;
       const stats = chunks.map((w) => {
-        // logits [n_b, r_k], freed as soon as their stats are taken: under the recomputing head's custom op
-        // nothing is taped, and this scope would otherwise hold every block's logits (all [N, V]) to its end
+        // logits [n_b, r_k], freed as soon as their stats are taken (this scope would otherwise hold every
+        // block's logits, all [N, V], to its end)
         const o = offset;
-        const s = tf.tidy(() => chunkStats(headMatMul(h as tf.Tensor2D, w), ts[i] as tf.Tensor1D, o));
         offset += w.shape[0];
-        return s;
+        return tf.tidy(() => chunkStats(headMatMul(h, w), ts[i], o));
       });
-      if (stats.length === 1) {
-        const [lse, picked, , arg] = tf.unstack(stats[0]) as tf.Tensor1D[];
-        return { lse, picked, argmax: arg };
-      }
-      const [lse, picked, max, arg] = tf.unstack(tf.stack(stats), 1) as tf.Tensor2D[]; // each [K, n_b]
-      const best = tf.transpose(tf.oneHot(tf.argMax(max, 0), chunks.length)); // [K, n_b]
-      return { lse: tf.logSumExp(lse, 0), picked: tf.sum(picked, 0), argmax: tf.sum(tf.mul(best, arg), 0) };
+      return mergeChunkStats(stats);
     });
     const join = (k: 'lse' | 'picked' | 'argmax') => (parts.length === 1 ? parts[0][k] : tf.concat(parts.map((p) => p[k]))) as tf.Tensor1D;
     return { lse: join('lse'), picked: join('picked'), argmax: join('argmax') };
   });
 }
 
-/** Row counts of the blocks `n` rows go through the head in: each block's logits against the widest chunk fit `blockBytes`. */
-function rowBlocks(n: number, chunks: RowChunk[], blockBytes: number | null): number[] {
-  const widest = Math.max(...chunks.map((w) => w.shape[0]));
-  const block = blockBytes === null ? n : Math.max(1, Math.min(n, Math.floor(blockBytes / (4 * widest))));
+/** Row counts of the blocks `n` rows go through the head in: each block's logits against `width` vocabulary entries fit `blockBytes`. */
+function rowBlocks(n: number, width: number, blockBytes: number | null): number[] {
+  const block = blockBytes === null ? n : Math.max(1, Math.min(n, Math.floor(blockBytes / (4 * width))));
   const sizes: number[] = [];
   for (let s = 0; s < n; s += block) sizes.push(Math.min(block, n - s));
   return sizes;
 }
 
+function splitRows<T extends tf.Tensor>(t: T, sizes: number[]): T[] {
+  return sizes.length === 1 ? [t] : (tf.split(t, sizes, 0) as T[]);
+}
+
 /**
- * Per-row NLL (log-sum-exp − target logit) [N] and argmax [N] through the LM head chunks, with nothing of
- * the logits kept for the backward: it saves hidden and the log-sum-exps, and recomputes each row block's
- * logits to form (softmax − one-hot) · dnll, whose product with the head gives dhidden (and, for a trained
- * head chunk, its gradient). Logits memory is one row block's instead of [N, V] several times over.
+ * Whether a training step's LM head and loss go through headLossAndGrad: under gradient checkpointing, with a
+ * chunked head, or when the logits [rows, V] would be more than one of its row blocks (HEAD_BLOCK_BYTES).
  */
-export function recomputedHeadNll(
+export function headLossInBlocks(model: CausalLM, rows: number, checkpoint: boolean): boolean {
+  return checkpoint || headIsChunked(model, rows) || rows * model.config.vocabSize * 4 > HEAD_BLOCK_BYTES;
+}
+
+/**
+ * The mean next-token NLL over the rows whose target is not IGNORE_INDEX, through the LM head chunks, with
+ * its gradient formed in the forward one row block at a time (a fused linear cross-entropy): a block's
+ * logits against every chunk (≤ HEAD_BLOCK_BYTES, or the binding limit when lower) give each row's
+ * log-sum-exp, target logit and argmax, then (softmax − one-hot) / count, whose products with the head and
+ * with the block's hidden rows are dhidden and a trained chunk's gradient; the logits go before the next
+ * block. Only those gradients are kept, which the backward scales by the loss's own gradient: the [N, V]
+ * logits never exist, and the head's matmuls are the plain path's (nothing is recomputed).
+ * hidden [N, d], targets [N] int32 → the loss, the rows whose argmax is their target, the counted rows.
+ */
+export function headLossAndGrad(
   hidden: tf.Tensor2D,
   chunks: RowChunk[],
   targets: tf.Tensor1D,
-): { nll: tf.Tensor1D; argmax: tf.Tensor1D } {
+): { loss: tf.Scalar; correct: tf.Scalar; count: tf.Scalar } {
   const limit = maxBindingBytes();
-  const blockBytes = limit === null ? RECOMPUTE_BLOCK_BYTES : Math.min(limit, RECOMPUTE_BLOCK_BYTES);
+  const blockBytes = limit === null ? HEAD_BLOCK_BYTES : Math.min(limit, HEAD_BLOCK_BYTES);
   const trained = chunks.filter((w): w is tf.Tensor2D => !isPacked(w) && (!(w instanceof tf.Variable) || w.trainable));
-  let argmax: tf.Tensor1D | null = null;
+  const vocab = chunks.reduce((n, w) => n + w.shape[0], 0);
+  let counts: { correct: tf.Scalar; count: tf.Scalar } | null = null;
   const f = tf.customGrad((...args: unknown[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const h = args[0] as tf.Tensor2D;
-    const s = headRowStats(h, chunks, targets, blockBytes);
-    argmax = tf.keep(s.argmax);
-    save([h, s.lse, targets]);
-    return {
-      value: tf.sub(s.lse, s.picked),
-      gradFunc: (dnll: tf.Tensor, [hs, lse, tg]: tf.Tensor[]) => {
-        const sizes = rowBlocks(hs.shape[0], chunks, blockBytes);
-        const split = <T extends tf.Tensor>(t: T) => (sizes.length === 1 ? [t] : tf.split(t, sizes, 0));
-        const [hb, lb, tb, db] = [split(hs), split(lse), split(tg), split(dnll)];
-        const dW = trained.map(() => null as tf.Tensor | null);
-        const dh = hb.map((h, i) =>
-          tf.tidy(() => {
-            let offset = 0;
-            let acc: tf.Tensor | null = null;
-            for (const w of chunks) {
-              const r = w.shape[0];
-              // dlogits = (softmax − one-hot) · dnll, each block-sized temporary freed as soon as it is used
-              const logits = headMatMul(h as tf.Tensor2D, w); // [n_b, r]
-              const shifted = tf.sub(logits, tf.expandDims(lb[i], 1));
-              logits.dispose();
-              const p = tf.exp(shifted);
-              shifted.dispose();
-              const onehot = tf.oneHot(tf.sub(tb[i], tf.scalar(offset, 'int32')) as tf.Tensor1D, r, 1, 0, 'float32'); // 0 off the chunk
-              const diff = tf.sub(p, onehot);
-              tf.dispose([p, onehot]);
-              const g = tf.mul(diff, tf.expandDims(db[i], 1)); // [n_b, r]
-              diff.dispose();
-              const part = isPacked(w) ? tiledMatMul(g, w.bits, { packedShapeB: w.shape, packedFormatB: w.format }) : tf.matMul(g, w); // [n_b, d]
-              acc = acc ? tf.add(acc, part) : part;
-              const k = trained.indexOf(w as tf.Tensor2D);
-              if (k >= 0) {
-                const gw = tf.matMul(g, h, true, false); // [r, d]
-                const prev = dW[k];
-                dW[k] = tf.keep(prev ? tf.add(prev, gw) : gw);
-                prev?.dispose();
-              }
-              g.dispose();
-              offset += r;
+    const dW = trained.map(() => null as tf.Tensor | null);
+    const out = tf.tidy(() => {
+      const sizes = rowBlocks(h.shape[0], vocab, blockBytes);
+      const mask = tf.cast(tf.notEqual(targets, IGNORE_INDEX), 'float32') as tf.Tensor1D; // [N]
+      const count = tf.sum(mask) as tf.Scalar;
+      const scale = tf.div(mask, tf.maximum(count, 1)) as tf.Tensor1D; // ∂loss/∂nll of each row
+      const [hb, tb, mb, sb] = [splitRows(h, sizes), splitRows(targets, sizes), splitRows(mask, sizes), splitRows(scale, sizes)];
+      const blocks = hb.map((hi, i) =>
+        tf.tidy(() => {
+          let offset = 0;
+          const logits = chunks.map((w) => headMatMul(hi, w)); // [n_b, r_k] each, V in all
+          const { lse, picked, argmax } = mergeChunkStats(
+            logits.map((l) => {
+              const o = offset;
+              offset += l.shape[1];
+              return chunkStats(l, tb[i], o);
+            }),
+          );
+          const loss = tf.sum(tf.mul(tf.sub(lse, picked), sb[i]));
+          const hits = tf.sum(tf.mul(tf.cast(tf.equal(argmax, tf.cast(tb[i], 'float32')), 'float32'), mb[i]));
+          let dh: tf.Tensor | null = null;
+          offset = 0;
+          chunks.forEach((w, k) => {
+            const r = w.shape[0];
+            const g = chunkLossGrad(logits[k], tb[i], offset, lse, sb[i]); // [n_b, r]
+            logits[k].dispose();
+            const part = isPacked(w) ? tiledMatMul(g, w.bits, { packedShapeB: w.shape, packedFormatB: w.format }) : tf.matMul(g, w); // [n_b, d]
+            dh = dh ? tf.add(dh, part) : part;
+            const t = trained.indexOf(w as tf.Tensor2D);
+            if (t >= 0) {
+              const gw = tf.matMul(g, hi, true, false); // [r, d]
+              const prev = dW[t];
+              dW[t] = tf.keep(prev ? tf.add(prev, gw) : gw);
+              prev?.dispose();
             }
-            return acc!;
-          }),
-        );
-        const dhAll = dh.length === 1 ? dh[0] : tf.concat(dh, 0);
-        return [dhAll, ...dW.map((g, k) => g ?? tf.zerosLike(trained[k]))];
-      },
-    };
+            g.dispose();
+            offset += r;
+          });
+          return { dh: dh!, loss, hits };
+        }),
+      );
+      // (not tf.addN: WebGPU's takes no more inputs than a shader has storage bindings)
+      const total = (k: 'loss' | 'hits') => tf.sum(tf.stack(blocks.map((b) => b[k]))) as tf.Scalar;
+      return {
+        value: total('loss'),
+        dh: blocks.length === 1 ? blocks[0].dh : tf.concat(blocks.map((b) => b.dh), 0),
+        correct: total('hits'),
+        count,
+      };
+    });
+    save([out.dh, ...dW.map((g, t) => g ?? tf.zerosLike(trained[t]))]); // kept as clones (only while a tape records)
+    tf.dispose(dW.filter((g): g is tf.Tensor => g !== null)); // kept across the blocks' scopes: not the forward's to free
+    counts = { correct: tf.keep(out.correct), count: tf.keep(out.count) };
+    return { value: out.value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => saved.map((g) => tf.mul(g, dy)) };
   });
-  const nll = f(hidden, ...trained) as tf.Tensor1D;
-  return { nll, argmax: argmax! };
+  const loss = f(hidden, ...trained) as tf.Scalar;
+  return { loss, ...counts! };
 }
 
 /**
  * Next-token NLL summed over non-ignored positions, their count, and the correctly predicted ones, through
- * the model's chunked LM head. hidden [B·T, d] (model.hidden), labels [B, T]. `recompute`: the head's
- * logits are recomputed in the backward (recomputedHeadNll) instead of kept.
+ * the model's chunked LM head, for evaluation (no gradient; training goes through headLossAndGrad).
+ * hidden [B·T, d] (model.hidden), labels [B, T].
  */
-export function headLossSums(
-  model: CausalLM,
-  hidden: tf.Tensor2D,
-  labels: tf.Tensor2D,
-  recompute = false,
-): { nll: tf.Scalar; count: tf.Scalar; correct: tf.Scalar } {
+export function headLossSums(model: CausalLM, hidden: tf.Tensor2D, labels: tf.Tensor2D): { nll: tf.Scalar; count: tf.Scalar; correct: tf.Scalar } {
   return tf.tidy(() => {
     const targets = rowTargets(labels);
     const mask = tf.cast(tf.notEqual(targets, IGNORE_INDEX), 'float32');
-    let rowNll: tf.Tensor1D;
-    let argmax: tf.Tensor1D;
-    if (recompute) ({ nll: rowNll, argmax } = recomputedHeadNll(hidden, model.headChunks(), targets));
-    else {
-      const s = headRowStats(hidden, model.headChunks(), targets);
-      rowNll = tf.sub(s.lse, s.picked) as tf.Tensor1D;
-      argmax = s.argmax;
-    }
-    const hit = tf.cast(tf.equal(argmax, tf.cast(targets, 'float32')), 'float32');
-    if (recompute) argmax.dispose(); // kept by the custom op, so not this scope's to free
+    const s = headRowStats(hidden, model.headChunks(), targets);
+    const hit = tf.cast(tf.equal(s.argmax, tf.cast(targets, 'float32')), 'float32');
     return {
-      nll: tf.sum(tf.mul(rowNll, mask)) as tf.Scalar,
+      nll: tf.sum(tf.mul(tf.sub(s.lse, s.picked), mask)) as tf.Scalar,
       count: tf.sum(mask) as tf.Scalar,
       correct: tf.sum(tf.mul(hit, mask)) as tf.Scalar,
     };
