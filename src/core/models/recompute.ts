@@ -1,12 +1,29 @@
 // Gradient checkpointing per transformer block (HF's gradient_checkpointing): the forward runs a block
 // without recording anything for the backward but its input, and the backward runs it again on that input,
-// with a tape, to get the gradients of the input and of the block's trained parameters. Activation memory
-// then holds one [B, T, d] tensor per block plus one block's intermediates at a time, for about one extra
-// forward pass of compute. Dropout draws the same masks both times: the seeds drawn in the forward are
-// replayed in the recomputation.
+// with a tape, to get the gradients of the input and of the block's trained parameters, a slice of the batch's
+// sequences at a time (RECOMPUTE_SLICE_TOKENS). Activation memory then holds one [B, T, d] tensor per block
+// plus one slice's intermediates of one block at a time, for about one extra forward pass of compute. Dropout
+// draws the same masks both times: the seeds drawn in the forward are replayed in the recomputation (of the
+// whole batch then, as the masks were drawn for it).
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardOptions } from './layers';
 import { freeBackwardAsItGoes, type TapeEngine } from '../tape';
+import { RECOMPUTE_SLICE_TOKENS } from '../memory';
+
+let sliceTokens = RECOMPUTE_SLICE_TOKENS;
+
+/** Tokens a block is recomputed over at a time (whole sequences, at least one); tests lower it. */
+export function setRecomputeSliceTokens(tokens: number | null): void {
+  sliceTokens = tokens ?? RECOMPUTE_SLICE_TOKENS;
+}
+
+/** Row counts of the slices a batch of b sequences of t tokens is recomputed in. */
+function rowSlices(b: number, t: number): number[] {
+  const rows = Math.max(1, Math.min(b, Math.floor(sliceTokens / t)));
+  const sizes: number[] = [];
+  for (let s = 0; s < b; s += rows) sizes.push(Math.min(rows, b - s));
+  return sizes;
+}
 
 /**
  * y = block(x, consts, opts) with the block's activations recomputed in the backward. `consts` are the
@@ -51,14 +68,38 @@ export function recomputed(
         const outer = engine.state.activeTape;
         try {
           const [xs, ...cs] = saved;
-          const replay = () => {
-            const y = block(xs, cs, replaying());
-            freeBackwardAsItGoes();
-            return y;
-          };
-          const { value: y, grads } = engine.gradients(replay, [xs, ...params], dy, true);
-          y.dispose();
-          return grads.map((g, i) => g ?? tf.zerosLike(i === 0 ? xs : params[i - 1]));
+          // Rows of the batch at a time when nothing ties them (no dropout mask drawn over the whole batch,
+          // no const with a row per sequence): the block's intermediates are then those of one slice.
+          const b = xs.shape[0];
+          const tied = seeds.length > 0 || cs.some((c) => c.rank > 0 && c.shape[0] === b && b > 1);
+          const sizes = tied ? [b] : rowSlices(b, xs.shape[1] ?? 1);
+          const dxs: tf.Tensor[] = [];
+          let dps: tf.Tensor[] | null = null;
+          let start = 0;
+          for (const n of sizes) {
+            const xi = sizes.length === 1 ? xs : tf.slice(xs, start, n);
+            const di = sizes.length === 1 ? dy : tf.slice(dy, start, n);
+            const replay = () => {
+              const y = block(xi, cs, replaying());
+              freeBackwardAsItGoes();
+              return y;
+            };
+            const { value: y, grads } = engine.gradients(replay, [xi, ...params], di, true);
+            y.dispose();
+            dxs.push(grads[0] ?? tf.zerosLike(xi));
+            if (xi !== xs) tf.dispose([xi, di]);
+            const gp = params.map((p, k) => grads[k + 1] ?? tf.zerosLike(p));
+            if (!dps) dps = gp;
+            else {
+              const sum: tf.Tensor[] = dps.map((a, k) => tf.add(a, gp[k]));
+              tf.dispose([...dps, ...gp]);
+              dps = sum;
+            }
+            start += n;
+          }
+          const dx = dxs.length === 1 ? dxs[0] : tf.concat(dxs, 0);
+          if (dxs.length > 1) tf.dispose(dxs);
+          return [dx, ...dps!];
         } finally {
           engine.state.activeTape = outer;
         }
