@@ -88,8 +88,8 @@ const F32 = 4;
 export const HEAD_BLOCK_BYTES = 32 * 2 ** 20;
 
 /**
- * Under gradient checkpointing a block is recomputed for whole sequences of at most this many tokens at a
- * time (one sequence when longer), its parameter gradients summed over the slices (models/recompute.ts).
+ * Under gradient checkpointing a block runs and is recomputed for whole sequences of at most this many tokens
+ * at a time (one sequence when longer), its parameter gradients summed over the slices (models/recompute.ts).
  */
 export const RECOMPUTE_SLICE_TOKENS = 1024;
 
@@ -105,11 +105,11 @@ export const ADAMW_GROUP_BYTES = 4 * 2 ** 20;
  * freeing each node's saved tensors and output gradients as it goes (tape.ts) and the blocks' reshapes and
  * residual adds saving nothing (kernels/views.ts): fitted on small shapes to within about 5 %. `recomputed`:
  * checkpointed, what the block being recomputed holds at its peak, in blocks' worth of what an unrecomputed
- * block keeps; `forward`: the same for a checkpointed block's forward (the whole batch at once, untaped). tests/unit/core/memory.test.ts holds the estimate to the measured peak.
+ * block keeps (more than its untaped forward holds). tests/unit/core/memory.test.ts holds the estimate to the measured peak.
  */
 const PER_TOKEN = {
-  gpt2: { layerD: 9.3, layerI: 1.5, layerKv: 0, d: 9.5, logits: 3, recomputed: 2.15, forward: 1.65 },
-  llama: { layerD: 11.9, layerI: 3.05, layerKv: 2, d: 7, logits: 4, recomputed: 1.6, forward: 1.2 },
+  gpt2: { layerD: 9.3, layerI: 1.5, layerKv: 0, d: 9.5, logits: 3, recomputed: 2.15 },
+  llama: { layerD: 11.9, layerI: 3.05, layerKv: 2, d: 7, logits: 4, recomputed: 1.6 },
 };
 
 /**
@@ -209,13 +209,11 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const ckpt = !!x.gradientCheckpointing;
   const t = Math.min(x.seq, c.maxPositions);
   // Checkpointed: every block's input [B, T, d], plus the block being recomputed for one slice of the batch
-  // (whole sequences, RECOMPUTE_SLICE_TOKENS): its tape and, while its backward runs, the gradients of its
-  // intermediates as they are freed (k.recomputed blocks' worth).
+  // (whole sequences, RECOMPUTE_SLICE_TOKENS; the forward goes in the same slices): its tape and, while its
+  // backward runs, the gradients of its intermediates as they are freed (k.recomputed blocks' worth).
   const layersFloats = ckpt ? c.numLayers * d : c.numLayers * perLayer;
   const sliceTokens = ckpt ? Math.min(tokens, Math.max(1, Math.floor(RECOMPUTE_SLICE_TOKENS / t)) * t) : 0;
   const recomputedBlock = Math.round(sliceTokens * F32 * k.recomputed * perLayer);
-  // and in the forward, a block's intermediates for the whole batch until it returns
-  const forwardBlock = ckpt ? Math.round(tokens * F32 * k.forward * perLayer) : 0;
   // Checkpointed, each block also keeps its own reference to the tensors every layer reads (recompute.ts's
   // consts): the attention's key mask [1, T] and Llama's RoPE tables [T, head_dim] ×2. One buffer, but
   // tf.memory counts every reference. Unrecomputed, the per-token fit holds them.
@@ -234,11 +232,10 @@ export function estimateMemory(x: MemoryInput): MemoryEstimate {
   const resident = weightsBytes + (lora ? trainableBytes : 0) + optimizerBytes;
   // In blocks, the head's logits come and go at the end of the forward, with only the head's own gradient
   // (a trained head's [V, d]) formed yet: the peak is then, or later in the backward with the gradients (and,
-  // checkpointed, the slice being recomputed) on top of what the forward kept, or checkpointed in a block's
-  // forward; one of them at a time.
+  // checkpointed, the slice being recomputed) on top of what the forward kept, not both.
   const kept = activationBytes - recomputedBlock;
   const backward = inBlocks
-    ? Math.max(kept + logitsBytes + (lora ? 0 : embedding * F32), kept + recomputedBlock + gradBytes, kept + forwardBlock)
+    ? Math.max(kept + logitsBytes + (lora ? 0 : embedding * F32), kept + recomputedBlock + gradBytes)
     : gradBytes + activationBytes + logitsBytes;
   // At the update: the gradients, and the new parameters, m and v of one group (train/adamw.ts) before they
   // replace the old. A group holds up to ADAMW_GROUP_BYTES of parameters, or one larger tensor.

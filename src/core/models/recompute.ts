@@ -1,10 +1,10 @@
 // Gradient checkpointing per transformer block (HF's gradient_checkpointing): the forward runs a block
 // without recording anything for the backward but its input, and the backward runs it again on that input,
-// with a tape, to get the gradients of the input and of the block's trained parameters, a slice of the batch's
-// sequences at a time (RECOMPUTE_SLICE_TOKENS). Activation memory then holds one [B, T, d] tensor per block
-// plus one slice's intermediates of one block at a time, for about one extra forward pass of compute. Dropout
+// with a tape, to get the gradients of the input and of the block's trained parameters. Both go a slice of
+// the batch's sequences at a time (RECOMPUTE_SLICE_TOKENS): activation memory holds one [B, T, d] tensor per
+// block plus one slice's intermediates of one block, for about one extra forward pass of compute. Dropout
 // draws the same masks both times: the seeds drawn in the forward are replayed in the recomputation (of the
-// whole batch then, as the masks were drawn for it).
+// whole batch then, as the masks were drawn for it, as without checkpointing).
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardOptions } from './layers';
 import { freeBackwardAsItGoes, type TapeEngine } from '../tape';
@@ -38,26 +38,45 @@ export function recomputed(
   params: tf.Tensor[],
   opts: ForwardOptions,
 ): tf.Tensor {
+  // The seeds the block's dropout draws, replayed on every later run: the same masks in the recomputation.
   const seeds: number[] = [];
-  const recording: ForwardOptions = opts.nextSeed
-    ? {
-        ...opts,
-        nextSeed: () => {
-          const s = opts.nextSeed!();
-          seeds.push(s);
-          return s;
-        },
-      }
-    : opts;
-  const replaying = (): ForwardOptions => {
+  const withSeeds = (): ForwardOptions => {
+    if (!opts.nextSeed) return opts;
     let i = 0;
-    return opts.nextSeed ? { ...opts, nextSeed: () => seeds[i++] } : opts;
+    return {
+      ...opts,
+      nextSeed: () => {
+        if (i === seeds.length) seeds.push(opts.nextSeed!());
+        return seeds[i++];
+      },
+    };
   };
+  // Sequences go through the block a slice at a time unless something ties them: dropout (its masks are
+  // drawn over the whole batch, as without checkpointing) or a const with a row per sequence.
+  const tiedConsts = (b: number) => b > 1 && consts.some((c) => c.rank > 0 && c.shape[0] === b);
   const f = tf.customGrad((...args: unknown[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const input = args[0] as tf.Tensor;
-    // Inside a custom op nothing is taped: the block's intermediates are freed as soon as they are used.
-    const value = block(input, consts, recording);
+    const b = input.shape[0];
+    const sizes = tiedConsts(b) ? [b] : rowSlices(b, input.shape[1] ?? 1);
+    // Inside a custom op nothing is taped; each slice's intermediates go when its output is made.
+    let value: tf.Tensor | null = null;
+    if (sizes.length > 1) {
+      const first = tf.tidy(() => block(tf.slice(input, 0, sizes[0]), consts, withSeeds()));
+      if (seeds.length > 0) first.dispose(); // dropout: the whole batch below, with the seeds just drawn
+      else {
+        let start = sizes[0];
+        const parts = [first];
+        for (const n of sizes.slice(1)) {
+          const s0 = start;
+          parts.push(tf.tidy(() => block(tf.slice(input, s0, n), consts, withSeeds())));
+          start += n;
+        }
+        value = tf.concat(parts, 0);
+        tf.dispose(parts);
+      }
+    }
+    value ??= block(input, consts, withSeeds());
     save([input, ...consts]);
     return {
       value,
@@ -68,11 +87,8 @@ export function recomputed(
         const outer = engine.state.activeTape;
         try {
           const [xs, ...cs] = saved;
-          // Rows of the batch at a time when nothing ties them (no dropout mask drawn over the whole batch,
-          // no const with a row per sequence): the block's intermediates are then those of one slice.
           const b = xs.shape[0];
-          const tied = seeds.length > 0 || cs.some((c) => c.rank > 0 && c.shape[0] === b && b > 1);
-          const sizes = tied ? [b] : rowSlices(b, xs.shape[1] ?? 1);
+          const sizes = seeds.length > 0 || tiedConsts(b) ? [b] : rowSlices(b, xs.shape[1] ?? 1);
           const dxs: tf.Tensor[] = [];
           let dps: tf.Tensor[] | null = null;
           let start = 0;
@@ -80,7 +96,7 @@ export function recomputed(
             const xi = sizes.length === 1 ? xs : tf.slice(xs, start, n);
             const di = sizes.length === 1 ? dy : tf.slice(dy, start, n);
             const replay = () => {
-              const y = block(xi, cs, replaying());
+              const y = block(xi, cs, withSeeds());
               freeBackwardAsItGoes();
               return y;
             };
