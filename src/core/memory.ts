@@ -105,7 +105,8 @@ export const ADAMW_GROUP_BYTES = 4 * 2 ** 20;
  * freeing each node's saved tensors and output gradients as it goes (tape.ts) and the blocks' reshapes and
  * residual adds saving nothing (kernels/views.ts): fitted on small shapes to within about 5 %. `recomputed`:
  * checkpointed, what the block being recomputed holds at its peak, in blocks' worth of what an unrecomputed
- * block keeps (more than its untaped forward holds). tests/unit/core/memory.test.ts holds the estimate to the measured peak.
+ * block keeps (more than its untaped forward holds). tests/unit/core/memory.test.ts holds the estimate to the
+ * measured peak.
  */
 const PER_TOKEN = {
   gpt2: { layerD: 9.3, layerI: 1.5, layerKv: 0, d: 9.5, logits: 3, recomputed: 2.15 },

@@ -12,12 +12,12 @@ import { RECOMPUTE_SLICE_TOKENS } from '../memory';
 
 let sliceTokens = RECOMPUTE_SLICE_TOKENS;
 
-/** Tokens a block is recomputed over at a time (whole sequences, at least one); tests lower it. */
+/** Tokens a block runs and is recomputed over at a time (whole sequences, at least one); tests lower it. */
 export function setRecomputeSliceTokens(tokens: number | null): void {
   sliceTokens = tokens ?? RECOMPUTE_SLICE_TOKENS;
 }
 
-/** Row counts of the slices a batch of b sequences of t tokens is recomputed in. */
+/** Row counts of the slices a batch of b sequences of t tokens goes through a block in. */
 function rowSlices(b: number, t: number): number[] {
   const rows = Math.max(1, Math.min(b, Math.floor(sliceTokens / t)));
   const sizes: number[] = [];
@@ -63,7 +63,8 @@ export function recomputed(
     let value: tf.Tensor | null = null;
     if (sizes.length > 1) {
       const first = tf.tidy(() => block(tf.slice(input, 0, sizes[0]), consts, withSeeds()));
-      if (seeds.length > 0) first.dispose(); // dropout: the whole batch below, with the seeds just drawn
+      if (seeds.length > 0)
+        first.dispose(); // dropout: the whole batch below, with the seeds just drawn
       else {
         let start = sizes[0];
         const parts = [first];

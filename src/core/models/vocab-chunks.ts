@@ -93,7 +93,9 @@ export function embeddingRows(w: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
       value: tf.gather(args[0] as tf.Tensor, ids),
       gradFunc: (dy: tf.Tensor, [i]: tf.Tensor[]) => {
         const rows = tf.reshape(dy, [-1, d]);
-        return tf.getBackend() === 'cpu' ? tf.scatterND(tf.reshape(i, [-1, 1]), rows, [v, d]) : tf.unsortedSegmentSum(rows, tf.reshape(i, [-1]), v);
+        return tf.getBackend() === 'cpu'
+          ? tf.scatterND(tf.reshape(i, [-1, 1]), rows, [v, d])
+          : tf.unsortedSegmentSum(rows, tf.reshape(i, [-1]), v);
       },
     };
   });

@@ -234,7 +234,13 @@ export function headLossAndGrad(
       const total = (k: 'loss' | 'hits') => tf.sum(tf.stack(blocks.map((b) => b[k]))) as tf.Scalar;
       return {
         value: total('loss'),
-        dh: blocks.length === 1 ? blocks[0].dh : tf.concat(blocks.map((b) => b.dh), 0),
+        dh:
+          blocks.length === 1
+            ? blocks[0].dh
+            : tf.concat(
+                blocks.map((b) => b.dh),
+                0,
+              ),
         correct: total('hits'),
         count,
       };
@@ -253,7 +259,11 @@ export function headLossAndGrad(
  * the model's chunked LM head, for evaluation (no gradient; training goes through headLossAndGrad).
  * hidden [B·T, d] (model.hidden), labels [B, T].
  */
-export function headLossSums(model: CausalLM, hidden: tf.Tensor2D, labels: tf.Tensor2D): { nll: tf.Scalar; count: tf.Scalar; correct: tf.Scalar } {
+export function headLossSums(
+  model: CausalLM,
+  hidden: tf.Tensor2D,
+  labels: tf.Tensor2D,
+): { nll: tf.Scalar; count: tf.Scalar; correct: tf.Scalar } {
   return tf.tidy(() => {
     const targets = rowTargets(labels);
     const mask = tf.cast(tf.notEqual(targets, IGNORE_INDEX), 'float32');

@@ -51,42 +51,47 @@ function reference(hidden: tf.Tensor2D, chunks: tf.Variable<tf.Rank.R2>[], targe
 
 describe('headLossAndGrad', () => {
   for (const ignoreAll of [false, true])
-    it(ignoreAll ? 'gives a loss and gradients of 0 when every row is ignored' : 'matches the whole-logits loss, accuracy and gradients over several row blocks and uneven chunks', async () => {
-      const { hidden, chunks, targets, v } = await setup(ignoreAll);
-      const ref = reference(hidden, chunks, targets, v);
-      const trained = chunks.filter((w) => w.trainable);
-      // 2 rows a block against the whole vocabulary: 19 blocks, the last of 1 row (more than a WebGPU shader's
-      // storage bindings: their sums must not go through one kernel taking them all)
-      setMaxBindingBytes(2 * v * 4);
-      try {
-        const before = tf.memory().numTensors;
-        let kept: tf.Scalar[] = [];
-        const { value, grads } = tf.valueAndGrads((h: tf.Tensor, ...ws: tf.Tensor[]) => {
-          expect(ws.length).toBe(trained.length);
-          const r = headLossAndGrad(h as tf.Tensor2D, chunks, targets);
-          kept = [tf.keep(r.correct), tf.keep(r.count)];
-          return r.loss;
-        })([hidden, ...trained]);
-        const counts = [(await kept[0].data())[0], (await kept[1].data())[0]];
-        tf.dispose(kept);
-        const loss = (await value.data())[0];
-        const want = (await ref.value.data())[0];
-        expect(counts).toEqual([(await ref.correct.data())[0], ignoreAll ? 0 : N - 7]);
-        if (!ignoreAll) expect(counts[0]).toBeGreaterThanOrEqual(10);
-        if (ignoreAll) expect(loss).toBe(0);
-        else expect(Math.abs(loss - want)).toBeLessThanOrEqual(1e-5 * want);
-        for (let i = 0; i < grads.length; i++) {
-          const got = (await grads[i].data()) as Float32Array;
-          if (ignoreAll) expect(got.every((x) => x === 0)).toBe(true);
-          else expect(relErr(got, (await ref.grads[i].data()) as Float32Array), `gradient ${i}`).toBeLessThanOrEqual(1e-4);
+    it(
+      ignoreAll
+        ? 'gives a loss and gradients of 0 when every row is ignored'
+        : 'matches the whole-logits loss, accuracy and gradients over several row blocks and uneven chunks',
+      async () => {
+        const { hidden, chunks, targets, v } = await setup(ignoreAll);
+        const ref = reference(hidden, chunks, targets, v);
+        const trained = chunks.filter((w) => w.trainable);
+        // 2 rows a block against the whole vocabulary: 19 blocks, the last of 1 row (more than a WebGPU shader's
+        // storage bindings: their sums must not go through one kernel taking them all)
+        setMaxBindingBytes(2 * v * 4);
+        try {
+          const before = tf.memory().numTensors;
+          let kept: tf.Scalar[] = [];
+          const { value, grads } = tf.valueAndGrads((h: tf.Tensor, ...ws: tf.Tensor[]) => {
+            expect(ws.length).toBe(trained.length);
+            const r = headLossAndGrad(h as tf.Tensor2D, chunks, targets);
+            kept = [tf.keep(r.correct), tf.keep(r.count)];
+            return r.loss;
+          })([hidden, ...trained]);
+          const counts = [(await kept[0].data())[0], (await kept[1].data())[0]];
+          tf.dispose(kept);
+          const loss = (await value.data())[0];
+          const want = (await ref.value.data())[0];
+          expect(counts).toEqual([(await ref.correct.data())[0], ignoreAll ? 0 : N - 7]);
+          if (!ignoreAll) expect(counts[0]).toBeGreaterThanOrEqual(10);
+          if (ignoreAll) expect(loss).toBe(0);
+          else expect(Math.abs(loss - want)).toBeLessThanOrEqual(1e-5 * want);
+          for (let i = 0; i < grads.length; i++) {
+            const got = (await grads[i].data()) as Float32Array;
+            if (ignoreAll) expect(got.every((x) => x === 0)).toBe(true);
+            else expect(relErr(got, (await ref.grads[i].data()) as Float32Array), `gradient ${i}`).toBeLessThanOrEqual(1e-4);
+          }
+          tf.dispose([value, ...grads]);
+          expect(tf.memory().numTensors).toBe(before);
+        } finally {
+          setMaxBindingBytes(null);
+          tf.dispose([hidden, ...chunks, targets, ref.value, ...ref.grads, ref.correct, ref.logits]);
         }
-        tf.dispose([value, ...grads]);
-        expect(tf.memory().numTensors).toBe(before);
-      } finally {
-        setMaxBindingBytes(null);
-        tf.dispose([hidden, ...chunks, targets, ref.value, ...ref.grads, ref.correct, ref.logits]);
-      }
-    });
+      },
+    );
 });
 
 describe('headLossInBlocks', () => {
