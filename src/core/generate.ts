@@ -5,7 +5,6 @@ import type { CausalLM } from './models/model';
 import { KVCache } from './models/layers';
 import { createRng } from './random';
 import { assertDeviceAlive } from './backend';
-import { headIsChunked } from './train/loss';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -70,13 +69,9 @@ export async function generate(model: CausalLM, promptIds: number[], opts: Gener
       assertDeviceAlive();
       const last = tf.tidy(() => {
         const ids = tf.tensor2d(input, [1, input.length], 'int32');
-        if (headIsChunked(model, input.length)) {
-          // A chunked LM head: logits for the last position only.
-          const h = model.hidden(ids, { cache }); // [T, d]
-          return model.logits(tf.slice(h, [input.length - 1, 0], [1, h.shape[1]])).reshape([-1]);
-        }
-        const logits = model.forward(ids, { cache }); // [1, T, V]
-        return tf.slice(logits, [0, input.length - 1, 0], [1, 1, model.config.vocabSize]).reshape([-1]);
+        // logits for the last position only: [1, V], never a prompt's [T, V]
+        const h = model.hidden(ids, { cache }); // [T, d]
+        return model.logits(tf.slice(h, [input.length - 1, 0], [1, h.shape[1]])).reshape([-1]);
       });
       const row = (await last.data()) as Float32Array;
       last.dispose();

@@ -1,10 +1,11 @@
 // Evaluation: mean loss (over every trained token, not a mean of batch means), perplexity and token
-// accuracy of a model on tokenized sequences, dropout off.
+// accuracy of a model on tokenized sequences, dropout off. The LM head goes a row block at a time
+// (headLossSums): an evaluation batch never makes its [B·T, V] logits, and peaks below a training step.
 import * as tf from '@tensorflow/tfjs';
 import type { CausalLM } from '../models/model';
 import type { Sequence } from '../data/tokenize';
 import { batchesOf, makeBatch } from './batching';
-import { headIsChunked, headLossSums, shiftLabels, tokenAccuracyCounts, tokenLosses } from './loss';
+import { headLossSums, rowTargets } from './loss';
 
 export interface EvalResult {
   loss: number;
@@ -21,14 +22,8 @@ export async function evaluateSequences(model: CausalLM, seqs: readonly Sequence
   for (const group of batchesOf(seqs, batchSize)) {
     const batch = makeBatch(group, padId);
     const sums = tf.tidy(() => {
-      if (headIsChunked(model, batch.inputIds.size)) {
-        const s = headLossSums(model, model.hidden(batch.inputIds), batch.labels);
-        return tf.stack([s.nll, s.count, s.correct]);
-      }
-      const logits = model.forward(batch.inputIds);
-      const { targets, mask } = shiftLabels(batch.labels);
-      const acc = tokenAccuracyCounts(logits, batch.labels);
-      return tf.stack([tf.sum(tokenLosses(logits, targets, mask)), tf.sum(mask), acc.correct]);
+      const s = headLossSums(model.hidden(batch.inputIds), model.headChunks(), rowTargets(batch.labels));
+      return tf.stack([s.nll, s.count, s.correct]);
     });
     const [a, b, c] = await sums.data();
     sums.dispose();

@@ -1,7 +1,7 @@
 // Hugging Face's causal-LM loss: logits[:, :-1] predict labels[:, 1:]; labels -100 are ignored; the mean is
-// over the remaining positions. The target logit is picked by a one-hot product (see tokenLosses). Large
-// logits and a vocabulary too large for one binding go through the LM head a row block and a vocabulary chunk
-// at a time (headLossAndGrad in training, headLossSums in evaluation).
+// over the remaining positions. The target logit is picked by a one-hot product (see tokenLosses). A training
+// step's large logits and a vocabulary too large for one binding go through the LM head a row block and a
+// vocabulary chunk at a time (headLossAndGrad); evaluation always does (headLossSums).
 import * as tf from '@tensorflow/tfjs';
 import { fusedCausalLmLoss, fusedHeadChunkLossGrad, fusedHeadChunkStats, fusedKernelsEnabled, isPacked } from '../kernels'; // [fused kernels]
 import { tiledMatMul } from '../kernels/matmul';
@@ -68,10 +68,16 @@ export function rowTargets(labels: tf.Tensor2D): tf.Tensor1D {
  * Whether the LM head must run chunk by chunk for `rows` rows: its weight is split into vocabulary chunks,
  * or the logits [rows, V] would exceed one storage binding.
  */
-export function headIsChunked(model: CausalLM, rows: number): boolean {
+function headIsChunked(model: CausalLM, rows: number): boolean {
   if (model.headChunks().length > 1) return true;
   const limit = maxBindingBytes();
   return limit !== null && rows * model.config.vocabSize * 4 > limit;
+}
+
+/** Bytes of logits one row block of the LM head may make: HEAD_BLOCK_BYTES, or the binding limit when lower. */
+function headBlockBytes(): number {
+  const limit = maxBindingBytes();
+  return limit === null ? HEAD_BLOCK_BYTES : Math.min(limit, HEAD_BLOCK_BYTES);
 }
 
 /** One chunk's statistics [4, n] (log-sum-exp, target logit or 0, max, argmax id) from its logits [n, r]. */
@@ -115,40 +121,53 @@ function mergeChunkStats(stats: tf.Tensor2D[]): { lse: tf.Tensor1D; picked: tf.T
 }
 
 /**
- * The LM head over vocabulary chunks [r_k, d] (in vocabulary order) without ever making the [N, V] logits:
- * rows go in blocks small enough that a block's logits against the widest chunk fit one binding; each chunk
- * gives its log-sum-exp, target logit and argmax, merged by mergeChunkStats.
+ * One row block hidden [n, d] against every head chunk [r_k, d] (in vocabulary order): each chunk's logits
+ * [n, r_k] give their statistics, merged into each row's lse, target logit and argmax (an id, as f32) [n].
+ * The logits are returned with `keepLogits`; otherwise each chunk's go as soon as their stats are taken (and
+ * `logits` is empty).
+ */
+function blockHeadStats(
+  h: tf.Tensor2D,
+  chunks: RowChunk[],
+  targets: tf.Tensor1D,
+  keepLogits: boolean,
+): { logits: tf.Tensor2D[]; lse: tf.Tensor1D; picked: tf.Tensor1D; argmax: tf.Tensor1D } {
+  const logits: tf.Tensor2D[] = [];
+  let offset = 0;
+  const stats = chunks.map((w) => {
+    const o = offset;
+    offset += w.shape[0];
+    if (!keepLogits) return tf.tidy(() => chunkStats(headMatMul(h, w), targets, o));
+    const l = headMatMul(h, w);
+    logits.push(l);
+    return chunkStats(l, targets, o);
+  });
+  return { logits, ...mergeChunkStats(stats) };
+}
+
+/**
+ * The LM head over vocabulary chunks [r_k, d] without ever making the [N, V] logits: rows go in blocks whose
+ * logits against the widest chunk are at most headBlockBytes(), one chunk at a time (blockHeadStats).
  * hidden [N, d], targets [N] → lse, target logit, argmax (an id, as f32), each [N].
  */
-export function headRowStats(
+function headRowStats(
   hidden: tf.Tensor2D,
   chunks: RowChunk[],
   targets: tf.Tensor1D,
-  blockBytes: number | null = maxBindingBytes(),
 ): { lse: tf.Tensor1D; picked: tf.Tensor1D; argmax: tf.Tensor1D } {
   return tf.tidy(() => {
-    const sizes = rowBlocks(hidden.shape[0], Math.max(...chunks.map((w) => w.shape[0])), blockBytes);
-    const hs = splitRows(hidden, sizes);
+    const sizes = rowBlocks(hidden.shape[0], Math.max(...chunks.map((w) => w.shape[0])), headBlockBytes());
     const ts = splitRows(targets, sizes);
-    const parts = hs.map((h, i) => {
-      let offset = 0;
-      const stats = chunks.map((w) => {
-        // logits [n_b, r_k], freed as soon as their stats are taken (this scope would otherwise hold every
-        // block's logits, all [N, V], to its end)
-        const o = offset;
-        offset += w.shape[0];
-        return tf.tidy(() => chunkStats(headMatMul(h, w), ts[i], o));
-      });
-      return mergeChunkStats(stats);
-    });
+    // each block's stats only: this scope would otherwise hold every block's logits, all [N, V], to its end
+    const parts = splitRows(hidden, sizes).map((h, i) => blockHeadStats(h, chunks, ts[i], false));
     const join = (k: 'lse' | 'picked' | 'argmax') => (parts.length === 1 ? parts[0][k] : tf.concat(parts.map((p) => p[k]))) as tf.Tensor1D;
     return { lse: join('lse'), picked: join('picked'), argmax: join('argmax') };
   });
 }
 
 /** Row counts of the blocks `n` rows go through the head in: each block's logits against `width` vocabulary entries fit `blockBytes`. */
-function rowBlocks(n: number, width: number, blockBytes: number | null): number[] {
-  const block = blockBytes === null ? n : Math.max(1, Math.min(n, Math.floor(blockBytes / (4 * width))));
+function rowBlocks(n: number, width: number, blockBytes: number): number[] {
+  const block = Math.max(1, Math.min(n, Math.floor(blockBytes / (4 * width))));
   const sizes: number[] = [];
   for (let s = 0; s < n; s += block) sizes.push(Math.min(block, n - s));
   return sizes;
@@ -181,8 +200,6 @@ export function headLossAndGrad(
   chunks: RowChunk[],
   targets: tf.Tensor1D,
 ): { loss: tf.Scalar; correct: tf.Scalar; count: tf.Scalar } {
-  const limit = maxBindingBytes();
-  const blockBytes = limit === null ? HEAD_BLOCK_BYTES : Math.min(limit, HEAD_BLOCK_BYTES);
   const trained = chunks.filter((w): w is tf.Tensor2D => !isPacked(w) && (!(w instanceof tf.Variable) || w.trainable));
   const vocab = chunks.reduce((n, w) => n + w.shape[0], 0);
   let counts: { correct: tf.Scalar; count: tf.Scalar } | null = null;
@@ -191,26 +208,18 @@ export function headLossAndGrad(
     const h = args[0] as tf.Tensor2D;
     const dW = trained.map(() => null as tf.Tensor | null);
     const out = tf.tidy(() => {
-      const sizes = rowBlocks(h.shape[0], vocab, blockBytes);
+      const sizes = rowBlocks(h.shape[0], vocab, headBlockBytes());
       const mask = tf.cast(tf.notEqual(targets, IGNORE_INDEX), 'float32') as tf.Tensor1D; // [N]
       const count = tf.sum(mask) as tf.Scalar;
       const scale = tf.div(mask, tf.maximum(count, 1)) as tf.Tensor1D; // ∂loss/∂nll of each row
       const [hb, tb, mb, sb] = [splitRows(h, sizes), splitRows(targets, sizes), splitRows(mask, sizes), splitRows(scale, sizes)];
       const blocks = hb.map((hi, i) =>
         tf.tidy(() => {
-          let offset = 0;
-          const logits = chunks.map((w) => headMatMul(hi, w)); // [n_b, r_k] each, V in all
-          const { lse, picked, argmax } = mergeChunkStats(
-            logits.map((l) => {
-              const o = offset;
-              offset += l.shape[1];
-              return chunkStats(l, tb[i], o);
-            }),
-          );
+          const { logits, lse, picked, argmax } = blockHeadStats(hi, chunks, tb[i], true); // logits [n_b, r_k] each, V in all
           const loss = tf.sum(tf.mul(tf.sub(lse, picked), sb[i]));
           const hits = tf.sum(tf.mul(tf.cast(tf.equal(argmax, tf.cast(tb[i], 'float32')), 'float32'), mb[i]));
           let dh: tf.Tensor | null = null;
-          offset = 0;
+          let offset = 0;
           chunks.forEach((w, k) => {
             const r = w.shape[0];
             const g = chunkLossGrad(logits[k], tb[i], offset, lse, sb[i]); // [n_b, r]
@@ -255,19 +264,19 @@ export function headLossAndGrad(
 }
 
 /**
- * Next-token NLL summed over non-ignored positions, their count, and the correctly predicted ones, through
- * the model's chunked LM head, for evaluation (no gradient; training goes through headLossAndGrad).
- * hidden [B·T, d] (model.hidden), labels [B, T].
+ * Next-token NLL summed over the rows whose target is not IGNORE_INDEX, their count, and the correctly
+ * predicted ones, through the LM head chunks in row blocks (headRowStats), for evaluation (no gradient;
+ * training goes through headLossAndGrad or the whole logits).
+ * hidden [N, d] (model.hidden), targets [N] int32 (rowTargets) → three scalars.
  */
 export function headLossSums(
-  model: CausalLM,
   hidden: tf.Tensor2D,
-  labels: tf.Tensor2D,
+  chunks: RowChunk[],
+  targets: tf.Tensor1D,
 ): { nll: tf.Scalar; count: tf.Scalar; correct: tf.Scalar } {
   return tf.tidy(() => {
-    const targets = rowTargets(labels);
     const mask = tf.cast(tf.notEqual(targets, IGNORE_INDEX), 'float32');
-    const s = headRowStats(hidden, model.headChunks(), targets);
+    const s = headRowStats(hidden, chunks, targets);
     const hit = tf.cast(tf.equal(s.argmax, tf.cast(targets, 'float32')), 'float32');
     return {
       nll: tf.sum(tf.mul(tf.sub(s.lse, s.picked), mask)) as tf.Scalar,

@@ -1,13 +1,13 @@
 // The LM head and loss a row block at a time with the gradient formed in the forward (train/loss.ts's
 // headLossAndGrad) against the whole-logits loss and tfjs's own gradients: uneven vocabulary chunks, trained
 // and frozen, several row blocks, ignored rows; every row ignored; and when a training step takes that path.
-// Runs on CPU and on WebGPU.
+// Evaluation's sums (headLossSums) against the same. Runs on CPU and on WebGPU.
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { setMaxBindingBytes } from '../../../../src/core/backend';
 import { HEAD_BLOCK_BYTES } from '../../../../src/core/memory';
 import { createRandomModel } from '../../../../src/core/models/model';
-import { headLossAndGrad, headLossInBlocks, IGNORE_INDEX } from '../../../../src/core/train/loss';
+import { headLossAndGrad, headLossInBlocks, headLossSums, IGNORE_INDEX } from '../../../../src/core/train/loss';
 import { configOf, resolveShape } from '../../../../bench/shapes';
 import { relErr } from '../../../helpers';
 
@@ -92,6 +92,30 @@ describe('headLossAndGrad', () => {
         }
       },
     );
+});
+
+describe('headLossSums', () => {
+  it('sums the NLL, counts and hits of the whole logits over several row blocks and uneven chunks', async () => {
+    const { hidden, chunks, targets, v } = await setup(false);
+    const ref = reference(hidden, chunks, targets, v);
+    // 2 rows a block against the widest chunk (one chunk's logits at a time): 19 blocks
+    setMaxBindingBytes(2 * 50 * 4);
+    try {
+      const before = tf.memory().numTensors;
+      const s = headLossSums(hidden, chunks, targets);
+      const [nll, count, correct] = await Promise.all([s.nll.data(), s.count.data(), s.correct.data()]);
+      tf.dispose([s.nll, s.count, s.correct]);
+      expect(tf.memory().numTensors).toBe(before);
+      expect(count[0]).toBe(N - 7);
+      expect(correct[0]).toBe((await ref.correct.data())[0]);
+      expect(correct[0]).toBeGreaterThanOrEqual(10);
+      const want = (await ref.value.data())[0] * (N - 7);
+      expect(Math.abs(nll[0] - want)).toBeLessThanOrEqual(1e-5 * want);
+    } finally {
+      setMaxBindingBytes(null);
+      tf.dispose([hidden, ...chunks, targets, ref.value, ...ref.grads, ref.correct, ref.logits]);
+    }
+  });
 });
 
 describe('headLossInBlocks', () => {
