@@ -17,12 +17,16 @@ export function setRecomputeSliceTokens(tokens: number | null): void {
   sliceTokens = tokens ?? RECOMPUTE_SLICE_TOKENS;
 }
 
-/** Row counts of the slices a batch of b sequences of t tokens goes through a block in. */
-function rowSlices(b: number, t: number): number[] {
-  const rows = Math.max(1, Math.min(b, Math.floor(sliceTokens / t)));
-  const sizes: number[] = [];
-  for (let s = 0; s < b; s += rows) sizes.push(Math.min(rows, b - s));
-  return sizes;
+/**
+ * The slices [first sequence, sequences] a batch x [b, t, ...] goes through a block in: whole sequences of at most
+ * sliceTokens tokens together, or the whole batch when `whole`.
+ */
+function rowSlices(x: tf.Tensor, whole: boolean): [number, number][] {
+  const b = x.shape[0];
+  const rows = whole ? b : Math.max(1, Math.min(b, Math.floor(sliceTokens / (x.shape[1] ?? 1))));
+  const slices: [number, number][] = [];
+  for (let s = 0; s < b; s += rows) slices.push([s, Math.min(rows, b - s)]);
+  return slices;
 }
 
 /**
@@ -57,25 +61,17 @@ export function recomputed(
   const f = tf.customGrad((...args: unknown[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const input = args[0] as tf.Tensor;
-    const b = input.shape[0];
-    const sizes = tiedConsts(b) ? [b] : rowSlices(b, input.shape[1] ?? 1);
+    const slices = rowSlices(input, tiedConsts(input.shape[0]));
     // Inside a custom op nothing is taped; each slice's intermediates go when its output is made.
     let value: tf.Tensor | null = null;
-    if (sizes.length > 1) {
-      const first = tf.tidy(() => block(tf.slice(input, 0, sizes[0]), consts, withSeeds()));
-      if (seeds.length > 0)
-        first.dispose(); // dropout: the whole batch below, with the seeds just drawn
-      else {
-        let start = sizes[0];
-        const parts = [first];
-        for (const n of sizes.slice(1)) {
-          const s0 = start;
-          parts.push(tf.tidy(() => block(tf.slice(input, s0, n), consts, withSeeds())));
-          start += n;
-        }
-        value = tf.concat(parts, 0);
-        tf.dispose(parts);
+    if (slices.length > 1) {
+      const parts: tf.Tensor[] = [];
+      for (const [start, n] of slices) {
+        parts.push(tf.tidy(() => block(tf.slice(input, start, n), consts, withSeeds())));
+        if (seeds.length > 0) break; // dropout: the whole batch below, with the seeds the first slice drew
       }
+      if (parts.length === slices.length) value = tf.concat(parts, 0);
+      tf.dispose(parts);
     }
     value ??= block(input, consts, withSeeds());
     save([input, ...consts]);
@@ -88,14 +84,12 @@ export function recomputed(
         const outer = engine.state.activeTape;
         try {
           const [xs, ...cs] = saved;
-          const b = xs.shape[0];
-          const sizes = seeds.length > 0 || tiedConsts(b) ? [b] : rowSlices(b, xs.shape[1] ?? 1);
+          const slices = rowSlices(xs, seeds.length > 0 || tiedConsts(xs.shape[0]));
           const dxs: tf.Tensor[] = [];
           let dps: tf.Tensor[] | null = null;
-          let start = 0;
-          for (const n of sizes) {
-            const xi = sizes.length === 1 ? xs : tf.slice(xs, start, n);
-            const di = sizes.length === 1 ? dy : tf.slice(dy, start, n);
+          for (const [start, n] of slices) {
+            const xi = slices.length === 1 ? xs : tf.slice(xs, start, n);
+            const di = slices.length === 1 ? dy : tf.slice(dy, start, n);
             const replay = () => {
               const y = block(xi, cs, withSeeds());
               freeBackwardAsItGoes();
@@ -112,7 +106,6 @@ export function recomputed(
               tf.dispose([...dps, ...gp]);
               dps = sum;
             }
-            start += n;
           }
           const dx = dxs.length === 1 ? dxs[0] : tf.concat(dxs, 0);
           if (dxs.length > 1) tf.dispose(dxs);
