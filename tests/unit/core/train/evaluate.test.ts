@@ -1,7 +1,7 @@
 // Evaluation (train/evaluate.ts) against the whole logits of model.forward: mean loss over every counted token
-// of padded batches with ignored labels, perplexity, token accuracy (f32, f16 and int8 frozen weights); the head a few rows at a time, so that
-// the evaluation's peak stays below the [N, V] logits it never makes, with or without a binding limit. Runs on
-// CPU and on WebGPU.
+// of padded batches with ignored labels, perplexity, token accuracy (f32, f16 and int8 frozen weights); the
+// head a few rows at a time, so that the evaluation's peak stays below the [N, V] logits it never makes, with
+// or without a binding limit. Runs on CPU and on WebGPU.
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { setMaxBindingBytes } from '../../../../src/core/backend';
