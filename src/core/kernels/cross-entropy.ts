@@ -32,6 +32,13 @@ function countValid(labels: Int32Array, rows: number, t: number, ignore: number)
   return n;
 }
 
+/** The WebGPU loss programs' uniforms (vocabulary, positions, rows, ignore index) for logits [B, T, V]. */
+function lossUniforms([b, t, v]: number[], ignoreIndex: number) {
+  const rows = b * t;
+  const u = [v, t, rows, ignoreIndex].map((x) => ({ type: 'int32' as const, data: [x] }));
+  return { v, rows, u, uniforms: 'v : i32, t : i32, n : i32, ignore : i32,' };
+}
+
 const TARGET_WGSL = `
   fn targetOf(r : i32) -> i32 {
     if (r % uniforms.t < uniforms.t - 1) { return labels[r + 1]; }
@@ -64,15 +71,7 @@ defineKernel<CeAttrs>({
     ];
   },
   webgpu({ logits, labels }, backend, { ignoreIndex }) {
-    const [b, t, v] = logits.shape;
-    const rows = b * t;
-    const u = [
-      { type: 'int32' as const, data: [v] },
-      { type: 'int32' as const, data: [t] },
-      { type: 'int32' as const, data: [rows] },
-      { type: 'int32' as const, data: [ignoreIndex] },
-    ];
-    const uniforms = 'v : i32, t : i32, n : i32, ignore : i32,';
+    const { v, rows, u, uniforms } = lossUniforms(logits.shape, ignoreIndex);
     const rowProgram = perRow(
       'ce_rows',
       ['logits', 'labels'],
@@ -149,15 +148,7 @@ defineKernel<CeAttrs>({
     return backend.makeTensorInfo(logits.shape, 'float32', out);
   },
   webgpu({ dy, logits, labels, rows: rowStats }, backend, { ignoreIndex }) {
-    const [b, t, v] = logits.shape;
-    const rows = b * t;
-    const u = [
-      { type: 'int32' as const, data: [v] },
-      { type: 'int32' as const, data: [t] },
-      { type: 'int32' as const, data: [rows] },
-      { type: 'int32' as const, data: [ignoreIndex] },
-    ];
-    const uniforms = 'v : i32, t : i32, n : i32, ignore : i32,';
+    const { v, rows, u, uniforms } = lossUniforms(logits.shape, ignoreIndex);
     const scaleProgram = perRow(
       'ce_scale',
       ['dy', 'labels'],
