@@ -37,6 +37,7 @@ export interface MemoryInput {
   frozenDtype?: FrozenDtype;
   /** Gradient checkpointing: a block keeps only its input for the backward, one block is recomputed at a time. */
   gradientCheckpointing?: boolean;
+  // (LoRA dropout adds nothing: the fused linear layer draws its hashed masks again in the backward.)
 }
 
 export interface MemoryEstimate {

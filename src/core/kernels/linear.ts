@@ -1,12 +1,14 @@
 // A linear layer as one kernel: x W (+ b) through tfjs's fused matmul (the bias added in the same program),
-// plus the LoRA branch (x Aᵀ · s) Bᵀ added as the "bias" of a second fused matmul. The backward returns
-// dx, dW (only when W trains), db, dA, dB from one kernel. x [N, in]; W [in, out] (GPT-2 Conv1D) or
-// [out, in] (HF Linear); A [r, in]; B [out, r].
+// plus the LoRA branch (dropout(x) Aᵀ · s) Bᵀ added as the "bias" of a second fused matmul. The backward
+// returns dx, dW (only when W trains), db, dA, dB from one kernel. Only x is kept for it: LoRA dropout's
+// hashed mask (dropout.ts) is drawn again from its seed, so dropout(x) is never stored. x [N, in]; W [in, out]
+// (GPT-2 Conv1D) or [out, in] (HF Linear); A [r, in]; B [out, r].
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, run } from './backend-util';
 import { columnSumJs, columnSumWebGpu } from './activations';
 import { isPacked, type PackedFormat, type PackedWeight } from './f16';
 import { matMulInfo } from './matmul';
+import { dropoutInfo, type DropoutAttrs } from './dropout';
 import {
   allVariables,
   defineAlias,
@@ -32,6 +34,8 @@ interface LinearAttrs {
   /** W is a frozen weight of this shape stored packed (f16.ts, int8.ts), decoded here per use. */
   packedShape?: number[];
   packedFormat?: PackedFormat;
+  /** LoRA dropout on the branch's input (training). */
+  dropout?: DropoutAttrs;
 }
 
 /** A packed operand's logical shape and storage. */
@@ -59,7 +63,13 @@ function matmul(
   packedB?: Packed,
 ): Info {
   const bound = bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {};
-  return matMulInfo(name, backend, a, b, { transposeA, transposeB, packedShapeB: packedB?.shape, packedFormatB: packedB?.format, ...bound });
+  return matMulInfo(name, backend, a, b, {
+    transposeA,
+    transposeB,
+    packedShapeB: packedB?.shape,
+    packedFormatB: packedB?.format,
+    ...bound,
+  });
 }
 
 function scaled(name: BackendName, backend: Backend, x: Info, s: number): Info {
@@ -86,10 +96,12 @@ function forward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs,
   const { x, bias, loraA, loraB } = inputs;
   const y = matmul(name, backend, x, inputs.w, false, !a.conv1d, a.hasBias ? bias : undefined, packedOf(a));
   if (!loraA) return y;
-  const down = matmul(name, backend, x, loraA, false, true); // [N, r]
+  const xl = a.dropout ? dropoutInfo(name, backend, x, a.dropout) : x; // the branch's input
+  const down = matmul(name, backend, xl, loraA, false, true); // [N, r]
   const downS = scaled(name, backend, down, a.scale);
   const out = matmul(name, backend, downS, loraB, false, true, y); // downS Bᵀ + y
   disposeInfos(backend, y, down, downS);
+  if (xl !== x) disposeInfos(backend, xl);
   return out;
 }
 
@@ -102,13 +114,20 @@ function backward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs
   if (a.needW) outs.push(dW());
   if (a.hasBias) outs.push(columnSum(name, backend, dy));
   if (loraA) {
-    const down = matmul(name, backend, x, loraA, false, true); // [N, r]
+    const xl = a.dropout ? dropoutInfo(name, backend, x, a.dropout) : x; // the forward's mask, drawn again
+    const down = matmul(name, backend, xl, loraA, false, true); // [N, r]
     const downS = scaled(name, backend, down, a.scale);
     const dB = matmul(name, backend, dy, downS, true, false); // [out, r]
     const dDown = matmul(name, backend, dy, loraB, false, false); // [N, r]
     const dDownS = scaled(name, backend, dDown, a.scale);
-    const dA = matmul(name, backend, dDownS, x, true, false); // [r, in]
-    const dxTotal = matmul(name, backend, dDownS, loraA, false, false, dx); // dDownS A + dx
+    const dA = matmul(name, backend, dDownS, xl, true, false); // [r, in]
+    let dxTotal: Info;
+    if (a.dropout) {
+      // dx + dropout(dDownS A): the mask (and scale) of the forward on the branch's input gradient
+      const dxl = matmul(name, backend, dDownS, loraA, false, false); // [N, in]
+      dxTotal = dropoutInfo(name, backend, dxl, a.dropout, dx);
+      disposeInfos(backend, dxl, xl);
+    } else dxTotal = matmul(name, backend, dDownS, loraA, false, false, dx); // dDownS A + dx
     disposeInfos(backend, down, downS, dDown, dDownS, dx);
     dx = dxTotal;
     outs.push(dA, dB);
@@ -168,16 +187,16 @@ function trains(t: tf.Tensor): boolean {
 }
 
 /**
- * y = x W (+ b) (+ (x Aᵀ · scale) Bᵀ). x [N, in] → [N, out]. `conv1d`: W is [in, out] (GPT-2), else [out, in].
- * The LoRA branch has no dropout here: callers with LoRA dropout active use the plain path. A packed (f16
- * or int8) W is frozen: it is decoded inside the kernel and gets no gradient.
+ * y = x W (+ b) (+ (dropout(x) Aᵀ · scale) Bᵀ). x [N, in] → [N, out]. `conv1d`: W is [in, out] (GPT-2), else
+ * [out, in]. LoRA dropout (`lora.dropout`, training) is dropout.ts's hashed mask of that seed and offset. A
+ * packed (f16 or int8) W is frozen: it is decoded inside the kernel and gets no gradient.
  */
 export function fusedLinear(
   x: tf.Tensor2D,
   weight: tf.Tensor2D | PackedWeight,
   conv1d: boolean,
   bias?: tf.Tensor,
-  lora?: { A: tf.Tensor; B: tf.Tensor; scale: number },
+  lora?: { A: tf.Tensor; B: tf.Tensor; scale: number; dropout?: DropoutAttrs },
 ): tf.Tensor2D {
   const packed = isPacked(weight) ? weight : null;
   const w = packed ? packed.bits : (weight as tf.Tensor2D);
@@ -186,6 +205,7 @@ export function fusedLinear(
   if (lora) Object.assign(inputs, { loraA: lora.A, loraB: lora.B });
   const attrs: Record<string, unknown> = { conv1d, hasBias: !!bias, scale: lora?.scale ?? 0, needW: !packed && trains(w) };
   if (packed) Object.assign(attrs, { packedShape: packed.shape, packedFormat: packed.format });
+  if (lora?.dropout) attrs.dropout = lora.dropout;
   const byRef = allVariables(w, lora?.A, lora?.B);
   if (byRef) attrs.params = lora ? { w, loraA: lora.A, loraB: lora.B } : { w };
   const name = (lora ? 'WhetLinearLora' : 'WhetLinear') + (byRef ? 'P' : '');

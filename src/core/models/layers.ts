@@ -17,6 +17,11 @@ export interface ForwardOptions {
   cache?: KVCache;
   /** Gradient checkpointing: each block's activations are recomputed in the backward (training only). */
   checkpoint?: boolean;
+  /**
+   * Set by recompute.ts while a block runs on sequences [start, start + rows) of the batch: dropout then draws
+   * those rows of the whole batch's masks.
+   */
+  slice?: { start: number; rows: number };
 }
 
 /** Per-layer keys and values of the positions already seen: [B, K, S, D] each. */
@@ -100,9 +105,21 @@ export function residual<T extends tf.Tensor>(x: T, y: tf.Tensor): T {
   return (fk.fusedKernelsEnabled() ? fk.fusedResidualAdd(x, y) : tf.add(x, y)) as T;
 }
 
+/**
+ * The seed and first-element index of a dropout mask on x (kernels/dropout.ts hashes both): the next seed of
+ * opts.nextSeed, and x's index in the whole batch. x [B, …] or [B·T, …] is batch-major; when a block runs a
+ * slice of the batch, its first `opts.slice.rows` sequences are sequence `opts.slice.start` on.
+ */
+function maskOf(x: tf.Tensor, opts: ForwardOptions): { seed: number; offset: number } {
+  const seed = opts.nextSeed ? opts.nextSeed() : Math.floor(Math.random() * 2 ** 32);
+  return { seed, offset: opts.slice ? opts.slice.start * (x.size / opts.slice.rows) : 0 };
+}
+
+/** Dropout while training (kernels/dropout.ts's hashed masks, maskOf). */
 export function dropout(x: tf.Tensor, rate: number, opts: ForwardOptions): tf.Tensor {
   if (!opts.training || rate <= 0) return x;
-  return tf.dropout(x, rate, undefined, opts.nextSeed ? opts.nextSeed() : undefined);
+  const { seed, offset } = maskOf(x, opts);
+  return fk.hashDropout(x, rate, seed, offset);
 }
 
 /**
@@ -112,28 +129,21 @@ export function dropout(x: tf.Tensor, rate: number, opts: ForwardOptions): tf.Te
 export function linear(ctx: LinearContext, module: string, x: tf.Tensor2D, conv1d: boolean, bias: boolean): tf.Tensor2D {
   const packed = ctx.packed?.get(`${module}.weight`);
   const b = bias ? param(ctx, `${module}.bias`) : undefined;
-  let y: tf.Tensor2D;
+  const l = ctx.adapter?.layers.get(module);
+  const rate = l && ctx.opts.training ? ctx.adapter!.config.dropout : 0;
   if (fk.fusedKernelsEnabled()) {
-    // [fused kernels] x W + b and the LoRA branch as one kernel (LoRA dropout while training stays plain).
-    const l = ctx.adapter?.layers.get(module);
+    // [fused kernels] x W + b and the LoRA branch (its dropout too) as one kernel, which keeps only x
     const w = packed ?? (param(ctx, `${module}.weight`) as tf.Tensor2D);
-    if (!l || !ctx.opts.training || !(ctx.adapter!.config.dropout > 0))
-      return fk.fusedLinear(x, w, conv1d, b, l && { A: l.A, B: l.B, scale: l.scale });
+    const drop = rate > 0 ? { rate, ...maskOf(x, ctx.opts) } : undefined;
+    return fk.fusedLinear(x, w, conv1d, b, l && { A: l.A, B: l.B, scale: l.scale, dropout: drop });
   }
-  if (packed && fk.fusedKernelsEnabled()) {
-    // A packed W is decoded only inside the fused kernel (no f32 copy kept for the backward).
-    y = fk.fusedLinear(x, packed, conv1d, b);
-  } else {
-    const w = packed ? (fk.unpackWeight(packed) as tf.Tensor2D) : (param(ctx, `${module}.weight`) as tf.Tensor2D);
-    y = tf.matMul(x, w, false, !conv1d);
-    if (b) y = tf.add(y, b) as tf.Tensor2D;
-  }
-  const lora = ctx.adapter?.layers.get(module);
-  if (lora && ctx.adapter) {
-    const xd = dropout(x, ctx.adapter.config.dropout, ctx.opts) as tf.Tensor2D;
-    const down = tf.matMul(xd, lora.A as tf.Tensor2D, false, true); // [N, r]
-    const up = tf.matMul(down, lora.B as tf.Tensor2D, false, true); // [N, out]
-    y = tf.add(y, tf.mul(up, lora.scale)) as tf.Tensor2D;
+  const w = packed ? (fk.unpackWeight(packed) as tf.Tensor2D) : (param(ctx, `${module}.weight`) as tf.Tensor2D);
+  let y: tf.Tensor2D = tf.matMul(x, w, false, !conv1d);
+  if (b) y = tf.add(y, b) as tf.Tensor2D;
+  if (l) {
+    const xd = dropout(x, rate, ctx.opts) as tf.Tensor2D;
+    const down = tf.mul(tf.matMul(xd, l.A as tf.Tensor2D, false, true), l.scale); // [N, r]
+    y = tf.add(y, tf.matMul(down, l.B as tf.Tensor2D, false, true)) as tf.Tensor2D; // + [N, out]
   }
   return y;
 }

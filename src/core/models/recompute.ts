@@ -3,8 +3,9 @@
 // with a tape, to get the gradients of the input and of the block's trained parameters. Both go a slice of
 // the batch's sequences at a time (RECOMPUTE_SLICE_TOKENS): activation memory holds one [B, T, d] tensor per
 // block plus one slice's intermediates of one block, for about one extra forward pass of compute. Dropout
-// draws the same masks both times: the seeds drawn in the forward are replayed in the recomputation (of the
-// whole batch then, as the masks were drawn for it, as without checkpointing).
+// draws the same masks every time: the seeds drawn by the forward's first slice are replayed in the other
+// slices and in the recomputation, and a slice's masks are its rows of the whole batch's (layers.ts's
+// dropout, told the slice through opts.slice), as without checkpointing.
 import * as tf from '@tensorflow/tfjs';
 import type { ForwardOptions } from './layers';
 import { freeBackwardAsItGoes, type TapeEngine } from '../tape';
@@ -42,38 +43,33 @@ export function recomputed(
   params: tf.Tensor[],
   opts: ForwardOptions,
 ): tf.Tensor {
-  // The seeds the block's dropout draws, replayed on every later run: the same masks in the recomputation.
+  // The seeds the block's dropout draws, replayed on every later run (slice or recomputation); the masks of
+  // sequences [start, start + rows) are those rows of the whole batch's.
+  // (Without opts.nextSeed, random seeds, still replayed.)
   const seeds: number[] = [];
-  const withSeeds = (): ForwardOptions => {
-    if (!opts.nextSeed) return opts;
+  const draw = opts.nextSeed ?? (() => Math.floor(Math.random() * 2 ** 32));
+  const sliceOpts = (start: number, rows: number): ForwardOptions => {
     let i = 0;
-    return {
-      ...opts,
-      nextSeed: () => {
-        if (i === seeds.length) seeds.push(opts.nextSeed!());
-        return seeds[i++];
-      },
+    const nextSeed = () => {
+      if (i === seeds.length) seeds.push(draw());
+      return seeds[i++];
     };
+    return { ...opts, nextSeed, slice: { start, rows } };
   };
-  // Sequences go through the block a slice at a time unless something ties them: dropout (its masks are
-  // drawn over the whole batch, as without checkpointing) or a const with a row per sequence.
+  // Sequences go through the block a slice at a time unless a const with a row per sequence ties them.
   const tiedConsts = (b: number) => b > 1 && consts.some((c) => c.rank > 0 && c.shape[0] === b);
   const f = tf.customGrad((...args: unknown[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const input = args[0] as tf.Tensor;
     const slices = rowSlices(input, tiedConsts(input.shape[0]));
     // Inside a custom op nothing is taped; each slice's intermediates go when its output is made.
-    let value: tf.Tensor | null = null;
-    if (slices.length > 1) {
-      const parts: tf.Tensor[] = [];
-      for (const [start, n] of slices) {
-        parts.push(tf.tidy(() => block(tf.slice(input, start, n), consts, withSeeds())));
-        if (seeds.length > 0) break; // dropout: the whole batch below, with the seeds the first slice drew
-      }
-      if (parts.length === slices.length) value = tf.concat(parts, 0);
+    let value: tf.Tensor;
+    if (slices.length === 1) value = block(input, consts, sliceOpts(0, input.shape[0]));
+    else {
+      const parts = slices.map(([start, n]) => tf.tidy(() => block(tf.slice(input, start, n), consts, sliceOpts(start, n))));
+      value = tf.concat(parts, 0);
       tf.dispose(parts);
     }
-    value ??= block(input, consts, withSeeds());
     save([input, ...consts]);
     return {
       value,
@@ -84,14 +80,14 @@ export function recomputed(
         const outer = engine.state.activeTape;
         try {
           const [xs, ...cs] = saved;
-          const slices = rowSlices(xs, seeds.length > 0 || tiedConsts(xs.shape[0]));
+          const slices = rowSlices(xs, tiedConsts(xs.shape[0]));
           const dxs: tf.Tensor[] = [];
           let dps: tf.Tensor[] | null = null;
           for (const [start, n] of slices) {
             const xi = slices.length === 1 ? xs : tf.slice(xs, start, n);
             const di = slices.length === 1 ? dy : tf.slice(dy, start, n);
             const replay = () => {
-              const y = block(xi, cs, withSeeds());
+              const y = block(xi, cs, sliceOpts(start, n));
               freeBackwardAsItGoes();
               return y;
             };

@@ -1,7 +1,8 @@
 // Gradient checkpointing (src/core/models/recompute.ts, and the LM head's logits recomputed per row block in
 // train/loss.ts): with each block recomputed in the backward, the three fixture models give the same loss,
 // token accuracy and gradients of every trained tensor (the tied head's too) as without, for
-// full fine-tuning and for LoRA, with dropout on (the recomputation replays the forward's masks) and off,
+// full fine-tuning and for LoRA, with dropout on (the slices and the recomputation draw the masks of the
+// whole batch: the forward's seeds replayed, each slice its rows) and off,
 // fused and plain paths; nothing is leaked; and a deeper model's measured peak is lower. CPU and WebGPU.
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
@@ -45,7 +46,8 @@ for (const name of ['model-gpt2', 'model-llama', 'model-qwen2']) {
             const ref = await readReference(name);
             const ids = tf.tensor2d(ref.get('input_ids')!.i32!, ref.get('input_ids')!.shape as [number, number], 'int32');
             setFusedKernels(fused);
-            // one sequence at a time: without dropout the recomputation goes in two slices of the batch
+            // one sequence at a time: the forward and the recomputation go in two slices of the batch (with
+            // dropout too: each slice draws its rows of the batch's masks)
             setRecomputeSliceTokens(ids.shape[1]);
             try {
               const plain = await step(model, vars, ids, false);
