@@ -26,6 +26,8 @@ export interface RunOptions {
   frozenDtype?: FrozenDtype;
   /** Recompute each block's activations in the backward (gradient checkpointing). */
   gradientCheckpointing?: boolean;
+  /** LoRA dropout (LoRA shapes; default 0), its masks from seeds drawn in order from `seed`. */
+  loraDropout?: number;
   /** Also run this many steps and report the tensor count after step 10 and after the last one. */
   leakSteps?: number;
   /** In the leak check, cycle through batches of several sequence lengths (as real data does). */
@@ -166,7 +168,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
       {
         r: dims.loraR,
         alpha: 2 * dims.loraR,
-        dropout: 0,
+        dropout: opts.loraDropout ?? 0,
         targetModules: 'all-linear',
         useRslora: false,
         fanInFanOut: dims.family === 'gpt2',
@@ -186,6 +188,8 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
   const parameters = model.numParameters() + (model.adapter?.numParameters() ?? 0);
   const optimizer = new AdamW({ weightDecay: opts.weightDecay, noDecay: (name) => model.family.isNormOrBias(name) });
   const batches = randomBatches(dims, 2, opts.seed + 2);
+  let dropoutSeed = opts.seed + 3;
+  const nextSeed = () => dropoutSeed++;
   let stepIndex = 0;
   let completed = 0;
   let tensorsAt10: number | null = null;
@@ -198,7 +202,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
   /** One full training step; returns the loss (the caller disposes it). */
   const step = (batch?: Batch): tf.Scalar => {
     const { ids } = batch ?? batches[stepIndex++ % batches.length];
-    const { loss, grads } = lossAndGrads(model, ids, ids, trainables, { training: true, checkpoint: opts.gradientCheckpointing });
+    const { loss, grads } = lossAndGrads(model, ids, ids, trainables, { training: true, nextSeed, checkpoint: opts.gradientCheckpointing });
     const norm = optimizer.clipAndApply(trainables, grads, opts.lr, opts.clip);
     tf.dispose([...grads.values(), norm]);
     return loss;

@@ -125,6 +125,7 @@ async function bench(argv: string[]) {
     'by-kernel': { type: 'boolean' },
     'frozen-dtype': { type: 'string' },
     'gradient-checkpointing': { type: 'boolean' },
+    'lora-dropout': { type: 'string' },
     'max-binding-mib': { type: 'string' },
   });
   const kernel = args.str('kernel');
@@ -149,7 +150,12 @@ async function bench(argv: string[]) {
   const frozenDtype = (args.str('frozen-dtype') ?? 'f32') as FrozenDtype;
   if (!FROZEN_DTYPES.includes(frozenDtype)) throw new UsageError(`--frozen-dtype must be f32, f16 or int8, got ${frozenDtype}`);
   if (frozenDtype !== 'f32' && dims.loraR === 0)
-    throw new UsageError(`--frozen-dtype ${frozenDtype} stores frozen base weights: it needs a LoRA shape (${shapeName} fine-tunes every weight)`);
+    throw new UsageError(
+      `--frozen-dtype ${frozenDtype} stores frozen base weights: it needs a LoRA shape (${shapeName} fine-tunes every weight)`,
+    );
+  const loraDropout = args.num('lora-dropout') ?? 0;
+  if (!(loraDropout >= 0 && loraDropout < 1)) throw new UsageError(`--lora-dropout must be in [0, 1), got ${loraDropout}`);
+  if (loraDropout > 0 && dims.loraR === 0) throw new UsageError(`--lora-dropout needs a LoRA shape (${shapeName} fine-tunes every weight)`);
   const steps = args.int('steps') ?? 10;
   const warmup = args.int('warmup') ?? 2;
   if (steps < 1 || warmup < 0) throw new UsageError('--steps must be ≥ 1 and --warmup ≥ 0');
@@ -170,6 +176,7 @@ async function bench(argv: string[]) {
     varyLengths,
     frozenDtype,
     gradientCheckpointing: args.bool('gradient-checkpointing'),
+    loraDropout,
     log,
   };
   log(`bench ${shapeName}: ${JSON.stringify(dims)}`);
@@ -193,6 +200,7 @@ async function bench(argv: string[]) {
     dims,
     frozenDtype,
     gradientCheckpointing: opts.gradientCheckpointing,
+    loraDropout,
     subgroups: subgroupsActive(),
     steps,
     warmup,
