@@ -4,6 +4,7 @@
 // mask, is ever allocated.
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, run, sizeOf, type Uniform, type WebGpuProgram } from './backend-util';
+import { dropoutConstants, mix, MIX_WGSL, type DropoutAttrs } from './dropout';
 import {
   callKernel,
   defineComposite,
@@ -177,6 +178,9 @@ export function fusedRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): t
 // Dᵢ = Σ dO∘O, dS = P∘(dP − Dᵢ).
 // Grouped key/value heads (query head h reads kv head ⌊h / (H/K)⌋) are indexed, never repeated; dk/dv sum
 // over the group. On WebGPU each workgroup keeps its key/value (or query/dO) tile in shared memory.
+// Dropout (training): probability (row, j) is multiplied by its factor z (0 or 1 / (1 − rate), dropout.ts's
+// hash of its [B, H, T, S] index) in O = Σ P∘z v; the row sums l are over P; the backward takes dP = z∘(dO vᵀ),
+// dV = (P∘z)ᵀ dO, and Dᵢ = Σ dO∘O still equals Σⱼ Pᵢⱼ dPᵢⱼ. Nothing is stored: z is drawn again.
 
 interface AttnDims {
   b: number;
@@ -190,15 +194,35 @@ interface AttnDims {
   /** S − T: positions before the first query (a KV cache's length); query i is at position past + i. */
   past: number;
   scale: number;
+  /** Dropout on the probabilities (training): dropout.ts's hashed mask over the [B, H, T, S] indices. */
+  drop?: DropoutAttrs;
 }
 
-type AttnAttrs = { scale: number };
+type AttnAttrs = { scale: number; drop?: DropoutAttrs };
 
-function attnDims(q: Info, k: Info, keys: Info, { scale }: AttnAttrs): AttnDims {
+function attnDims(q: Info, k: Info, keys: Info, { scale, drop }: AttnAttrs): AttnDims {
   const [b, h, t, d] = q.shape;
   const s = k.shape[2];
-  return { b, h, kv: k.shape[1], t, s, d, keysBatched: keys.shape[0] !== 1, past: s - t, scale };
+  return { b, h, kv: k.shape[1], t, s, d, keysBatched: keys.shape[0] !== 1, past: s - t, scale, drop };
 }
+
+/**
+ * The dropout factor of probability [row, j] (row = (b·H + h)·T + i, the flat [B, H, T, S] index row·S + j):
+ * 0 or 1 / (1 − rate) as hashDropout draws it on the whole probability tensor; 1 without dropout.
+ */
+function dropFactor(dims: AttnDims): (row: number, j: number) => number {
+  if (!dims.drop) return () => 1;
+  const { key, threshold, scale } = dropoutConstants(dims.drop);
+  const { offset } = dims.drop;
+  return (row, j) => (mix(((offset + row * dims.s + j) ^ key) >>> 0) >>> 8 >= threshold ? scale : 0);
+}
+const DROP_WGSL = `
+    ${MIX_WGSL}
+    fn dropZ(row : i32, j : i32) -> f32 {
+      if (uniforms.dropOn == 0) { return 1.0; }
+      let hsh = mix((u32(row) * u32(uniforms.s) + u32(j) + uniforms.dropOffset) ^ uniforms.dropKey);
+      return select(0.0, uniforms.dropScale, (hsh >> 8u) >= uniforms.dropThreshold);
+    }`;
 
 const NEG = -1e9; // as MASK_BIAS_WGSL's
 
@@ -244,7 +268,8 @@ const MASK_BIAS_WGSL = `
 const MASKED = -1e7;
 const SEEN = -1e6;
 const MASK_WGSL = `const MASKED : f32 = ${MASKED}; const SEEN : f32 = ${SEEN}; const SKIP : f32 = -3.402823e+38;
-    ${MASK_BIAS_WGSL}`;
+    ${MASK_BIAS_WGSL}
+    ${DROP_WGSL}`;
 
 /** Keys per shared tile (forward, dq): two tiles of keyTile·D floats stay within WebGPU's 16 KiB default. */
 function keyTile(d: number): number {
@@ -280,6 +305,7 @@ function forwardCpu(backend: Backend, q: Info, k: Info, v: Info, keys: Info, dim
   const stats = new Float32Array(B * H * T * 2); // [B, H, T, (m, log l)]
   const acc = new Float64Array(D);
   const sc = new Float64Array(BK);
+  const z = dropFactor(dims);
   for (let b = 0; b < B; b++) {
     const keyRow = (dims.keysBatched ? b : 0) * S;
     const first = firstKey(mv, keyRow, S);
@@ -314,8 +340,9 @@ function forwardCpu(backend: Backend, q: Info, k: Info, v: Info, keys: Info, dim
             if (sc[jj] === -Infinity) continue;
             const p = Math.exp(sc[jj] - tmax);
             const vb = kvBase + (j0 + jj) * D;
-            l += p;
-            for (let c = 0; c < D; c++) acc[c] += p * vv[vb + c];
+            l += p; // the softmax's sum is over the probabilities before dropout
+            const pz = p * z((b * H + h) * T + i, j0 + jj);
+            for (let c = 0; c < D; c++) acc[c] += pz * vv[vb + c];
           }
           m = tmax;
         }
@@ -340,7 +367,8 @@ function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnD
   const dq = new Float32Array(B * H * T * D);
   const dk = new Float32Array(B * K * S * D);
   const dv = new Float32Array(B * K * S * D);
-  // Dᵢ = Σ dO∘O per query row [B, H, T].
+  const z = dropFactor(dims);
+  // Dᵢ = Σ dO∘O per query row [B, H, T] (O after dropout: Σⱼ Pᵢⱼ dPᵢⱼ with dP = z∘(dO vᵀ)).
   const di = new Float64Array(B * H * T);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
@@ -384,11 +412,13 @@ function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnD
                 dp += gv[gBase + c] * vv[kb + c];
               }
               const p = Math.exp(score(qk, scale, bias) - m - logl);
-              const ds = p * (dp - di[row]) * scale;
+              const zr = z(row, j);
+              const ds = p * (dp * zr - di[row]) * scale;
+              const pz = p * zr;
               for (let c = 0; c < D; c++) {
                 dq[qBase + c] += ds * kv[kb + c];
                 dk[kb + c] += ds * qv[qBase + c];
-                dv[kb + c] += p * gv[gBase + c];
+                dv[kb + c] += pz * gv[gBase + c];
               }
             }
           }
@@ -405,7 +435,9 @@ function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnD
 
 // ------------------------------------------------ webgpu
 
-const ATTN_UNIFORMS = 't : i32, s : i32, h : i32, kv : i32, keysBatched : i32, past : i32, scale : f32, groups : i32, nout : i32,';
+const ATTN_UNIFORMS =
+  't : i32, s : i32, h : i32, kv : i32, keysBatched : i32, past : i32, scale : f32, groups : i32, nout : i32, ' +
+  'dropOn : i32, dropOffset : u32, dropKey : u32, dropThreshold : u32, dropScale : f32,';
 
 function attnUniforms(dims: AttnDims, groups: number, nout: number): Uniform[] {
   return [
@@ -418,6 +450,18 @@ function attnUniforms(dims: AttnDims, groups: number, nout: number): Uniform[] {
     { type: 'float32', data: [dims.scale] },
     { type: 'int32', data: [groups] },
     { type: 'int32', data: [nout] },
+    ...dropUniforms(dims),
+  ];
+}
+
+function dropUniforms(dims: AttnDims): Uniform[] {
+  const c = dims.drop ? dropoutConstants(dims.drop) : { key: 0, threshold: 0, scale: 1 };
+  return [
+    { type: 'int32', data: [dims.drop ? 1 : 0] },
+    { type: 'uint32', data: [(dims.drop?.offset ?? 0) >>> 0] },
+    { type: 'uint32', data: [c.key] },
+    { type: 'uint32', data: [c.threshold] },
+    { type: 'float32', data: [c.scale] },
   ];
 }
 
@@ -588,7 +632,8 @@ function forwardProgram(dims: AttnDims, total: number): [WebGpuProgram, number] 
           if (sc[jj] == SKIP) { continue; }
           let p = exp(sc[jj] - tmax);
           l = l + p;
-          for (var c = 0; c < DW; c = c + 1) { acc[c] = acc[c] + p * vTile[jj * DW + c]; }
+          let pz = p * dropZ(bh * T + ii, j0 + jj);
+          for (var c = 0; c < DW; c = c + 1) { acc[c] = acc[c] + pz * vTile[jj * DW + c]; }
         }
         m = tmax;
       }
@@ -659,7 +704,7 @@ function dqProgram(dims: AttnDims): [WebGpuProgram, number] {
             dp = dp + ${L.dot('gr[c]', 'vTile[jj * DW + c]')};
           }
           let p = exp((qk * uniforms.scale + bb - m) - logl);
-          let ds = p * (dp - di) * uniforms.scale;
+          let ds = p * (dp * dropZ(row, j0 + jj) - di) * uniforms.scale;
           for (var c = 0; c < DW; c = c + 1) { dq[c] = dq[c] + ds * kTile[jj * DW + c]; }
         }
       }
@@ -745,10 +790,12 @@ function dkvProgram(dims: AttnDims, nout: number): [WebGpuProgram, number] {
           }
           let x = qk * uniforms.scale + bb;
           let p = exp((x - rTile[rr * 3]) - rTile[rr * 3 + 1]);
-          let ds = p * (dp - rTile[rr * 3 + 2]) * uniforms.scale;
+          let zr = dropZ(row0 + r0 + rr, jj);
+          let ds = p * (dp * zr - rTile[rr * 3 + 2]) * uniforms.scale;
+          let pz = p * zr;
           for (var c = 0; c < DW; c = c + 1) {
             dk[c] = dk[c] + ds * qTile[rr * DW + c];
-            dv[c] = dv[c] + p * gTile[rr * DW + c];
+            dv[c] = dv[c] + pz * gTile[rr * DW + c];
           }
         }
       }
@@ -838,10 +885,19 @@ defineGradient(
  * Causal softmax(q kᵀ · scale + bias) v with heads merged: q [B, H, T, D], k/v [B, K, S, D] with K dividing H
  * (grouped-query attention: query head i uses key/value head ⌊i / (H/K)⌋, as repeat_interleave), query i at
  * position S − T + i seeing keys j ≤ S − T + i whose `keys` [B|1, S] value is 1 (0: padding) → [B, T, H·D].
- * No dropout on the probabilities. Memory O(B·H·T·D), not O(B·H·T·S); no mask or bias tensor over T × S.
+ * `drop` (training): dropout on the probabilities, dropout.ts's hashed mask of the [B, H, T, S] indices (as
+ * hashDropout on the plain path's probability tensor), applied tile by tile and drawn again in the backward.
+ * Memory O(B·H·T·D), not O(B·H·T·S); no mask or bias tensor over T × S.
  */
-export function fusedAttention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, keys: tf.Tensor2D, scale: number): tf.Tensor3D {
-  const [out, stats] = runKernel<tf.Tensor[]>('WhetAttention', { q, k, v, keys }, { scale });
+export function fusedAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  keys: tf.Tensor2D,
+  scale: number,
+  drop?: DropoutAttrs,
+): tf.Tensor3D {
+  const [out, stats] = runKernel<tf.Tensor[]>('WhetAttention', { q, k, v, keys }, drop ? { scale, drop } : { scale });
   stats.dispose(); // the tape keeps its own reference when gradients are recorded
   return out as tf.Tensor3D;
 }

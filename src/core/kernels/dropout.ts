@@ -17,7 +17,7 @@ export interface DropoutAttrs {
 }
 
 /** lowbias32 on an unsigned 32-bit integer. */
-function mix(v: number): number {
+export function mix(v: number): number {
   let x = v >>> 0;
   x ^= x >>> 16;
   x = Math.imul(x, 0x7feb352d) >>> 0;
@@ -27,7 +27,7 @@ function mix(v: number): number {
   return x >>> 0;
 }
 
-const MIX_WGSL = `
+export const MIX_WGSL = `
   fn mix(v : u32) -> u32 {
     var x = v;
     x = x ^ (x >> 16u);
@@ -39,7 +39,7 @@ const MIX_WGSL = `
   }`;
 
 /** The key, the 24-bit threshold and the f32 scale of a dropout of `rate` with `seed`. */
-function constants({ rate, seed }: DropoutAttrs): { key: number; threshold: number; scale: number } {
+export function dropoutConstants({ rate, seed }: DropoutAttrs): { key: number; threshold: number; scale: number } {
   return { key: mix(seed), threshold: Math.ceil(rate * 2 ** 24), scale: Math.fround(1 / (1 - rate)) };
 }
 
@@ -54,7 +54,7 @@ export function dropoutInfo(
   attrs: DropoutAttrs,
   addend?: tf.TensorInfo,
 ): tf.TensorInfo {
-  const { key, threshold, scale } = constants(attrs);
+  const { key, threshold, scale } = dropoutConstants(attrs);
   if (name === 'cpu') {
     const xv = f32(backend, x);
     const out = addend ? Float32Array.from(f32(backend, addend)) : new Float32Array(xv.length);

@@ -106,19 +106,20 @@ export function residual<T extends tf.Tensor>(x: T, y: tf.Tensor): T {
 }
 
 /**
- * The seed and first-element index of a dropout mask on x (kernels/dropout.ts hashes both): the next seed of
- * opts.nextSeed, and x's index in the whole batch. x [B, …] or [B·T, …] is batch-major; when a block runs a
- * slice of the batch, its first `opts.slice.rows` sequences are sequence `opts.slice.start` on.
+ * The seed and first-element index of a dropout mask on a tensor of `size` elements (kernels/dropout.ts hashes
+ * both): the next seed of opts.nextSeed, and the tensor's index in the whole batch. The tensor, [B, …] or
+ * [B·T, …], is batch-major; when a block runs a slice of the batch, its first `opts.slice.rows` sequences
+ * are sequence `opts.slice.start` on.
  */
-function maskOf(x: tf.Tensor, opts: ForwardOptions): { seed: number; offset: number } {
+function maskOf(size: number, opts: ForwardOptions): { seed: number; offset: number } {
   const seed = opts.nextSeed ? opts.nextSeed() : Math.floor(Math.random() * 2 ** 32);
-  return { seed, offset: opts.slice ? opts.slice.start * (x.size / opts.slice.rows) : 0 };
+  return { seed, offset: opts.slice ? opts.slice.start * (size / opts.slice.rows) : 0 };
 }
 
 /** Dropout while training (kernels/dropout.ts's hashed masks, maskOf). */
 export function dropout(x: tf.Tensor, rate: number, opts: ForwardOptions): tf.Tensor {
   if (!opts.training || rate <= 0) return x;
-  const { seed, offset } = maskOf(x, opts);
+  const { seed, offset } = maskOf(x.size, opts);
   return fk.hashDropout(x, rate, seed, offset);
 }
 
@@ -134,7 +135,7 @@ export function linear(ctx: LinearContext, module: string, x: tf.Tensor2D, conv1
   if (fk.fusedKernelsEnabled()) {
     // [fused kernels] x W + b and the LoRA branch (its dropout too) as one kernel, which keeps only x
     const w = packed ?? (param(ctx, `${module}.weight`) as tf.Tensor2D);
-    const drop = rate > 0 ? { rate, ...maskOf(x, ctx.opts) } : undefined;
+    const drop = rate > 0 ? { rate, ...maskOf(x.size, ctx.opts) } : undefined;
     return fk.fusedLinear(x, w, conv1d, b, l && { A: l.A, B: l.B, scale: l.scale, dropout: drop });
   }
   const w = packed ? (fk.unpackWeight(packed) as tf.Tensor2D) : (param(ctx, `${module}.weight`) as tf.Tensor2D);
@@ -246,9 +247,12 @@ export function attention(
 ): tf.Tensor3D {
   const [b, h, t, d] = q.shape;
   const kvHeads = k.shape[1];
-  // [fused kernels] scale + bias + softmax + both matmuls + head merge as one kernel, grouped key/value
-  // heads used in place (no repeat); not with attention dropout.
-  if (fk.fusedKernelsEnabled() && !(opts.training && dropRate > 0)) return fk.fusedAttention(q, k, v, keys, 1 / Math.sqrt(d));
+  // [fused kernels] scale + bias + softmax + dropout + both matmuls + head merge as one kernel, grouped
+  // key/value heads used in place (no repeat); the dropout mask that of the probabilities [B, H, T, S] below.
+  if (fk.fusedKernelsEnabled()) {
+    const drop = opts.training && dropRate > 0 ? { rate: dropRate, ...maskOf(b * h * t * k.shape[2], opts) } : undefined;
+    return fk.fusedAttention(q, k, v, keys, 1 / Math.sqrt(d), drop);
+  }
   if (kvHeads !== h) {
     // repeat_interleave: key/value head j serves query heads j·rep … (j+1)·rep − 1.
     const rep = h / kvHeads;

@@ -1,7 +1,8 @@
 // Flash-style attention (src/core/kernels/attention.ts) against the plain path it replaces (layers.ts
 // attention() with setFusedKernels(false): matmul, softmax, matmul, repeat_interleave for grouped heads) on
 // random odd sizes: causal, key padding (with fully masked rows), a KV-cache offset, grouped and plain heads;
-// the bias the plain path builds from the key mask, by hand.
+// the bias the plain path builds from the key mask, by hand; dropout on the probabilities (the same hashed
+// mask as the plain path's dropout of its probability tensor).
 // Values within 1e-4 and dq/dk/dv within 1e-3 (max |Δ| / max |ref|), on the cpu and the webgpu backend; and
 // the memory it claims: no [B, H, T, S] tensor, nor a [T, S] mask, at any point of forward + backward.
 import { describe, it, expect, afterEach } from 'vitest';
@@ -51,18 +52,28 @@ async function expectClose(a: tf.Tensor, b: tf.Tensor, tol: number, what: string
   expect(err, what).toBeLessThanOrEqual(tol);
 }
 
-async function checkCase(c: Case): Promise<void> {
+/** Dropout on the probabilities: `rate`, and the batch is a slice starting at sequence `start` of a larger one. */
+interface Drop {
+  rate: number;
+  start: number;
+}
+
+async function checkCase(c: Case, drop?: Drop): Promise<void> {
   const s = (c.past ?? 0) + c.t;
-  const name = `B${c.b} H${c.h}/K${c.kv} T${c.t} S${s} D${c.d}${c.pad ? ` pad${c.pad}` : ''}`;
+  const name = `B${c.b} H${c.h}/K${c.kv} T${c.t} S${s} D${c.d}${c.pad ? ` pad${c.pad}` : ''}${drop ? ` dropout ${drop.rate} from ${drop.start}` : ''}`;
   const q = randn([c.b, c.h, c.t, c.d], 1.5);
   const k = randn([c.b, c.kv, s, c.d], 1.5);
   const v = randn([c.b, c.kv, s, c.d]);
   const keys = keysOf(c);
   const scale = 1 / Math.sqrt(c.d);
+  // with dropout, the plain path's mask is hashDropout's on its [B, H, T, S] probabilities (layers.ts dropout)
+  const seedOf = 1234;
+  const opts = drop ? { training: true, nextSeed: () => seedOf, slice: { start: drop.start, rows: c.b } } : {};
+  const fusedDrop = drop && { rate: drop.rate, seed: seedOf, offset: drop.start * c.h * c.t * s };
   const fused = (a: tf.Tensor, b: tf.Tensor, x: tf.Tensor) =>
-    fusedAttention(a as tf.Tensor4D, b as tf.Tensor4D, x as tf.Tensor4D, keys, scale);
+    fusedAttention(a as tf.Tensor4D, b as tf.Tensor4D, x as tf.Tensor4D, keys, scale, fusedDrop);
   const reference = (a: tf.Tensor, b: tf.Tensor, x: tf.Tensor) =>
-    attention(a as tf.Tensor4D, b as tf.Tensor4D, x as tf.Tensor4D, keys, 0, {});
+    attention(a as tf.Tensor4D, b as tf.Tensor4D, x as tf.Tensor4D, keys, drop?.rate ?? 0, opts);
 
   const yf = fused(q, k, v);
   const yp = plain(() => reference(q, k, v));
@@ -75,10 +86,48 @@ async function checkCase(c: Case): Promise<void> {
   tf.dispose([q, k, v, keys, yf, yp, r, ...gf, ...gp]);
 }
 
+describe('flash attention with dropout', () => {
+  // the hashed mask applied tile by tile and drawn again in the backward, against the plain path's dropout
+  // of its probability tensor: grouped heads, padding, a KV-cache offset, a slice of a larger batch
+  for (const [c, drop] of [
+    [
+      { b: 2, h: 4, kv: 2, t: 13, d: 8, pad: 3 },
+      { rate: 0.3, start: 0 },
+    ],
+    [
+      { b: 1, h: 3, kv: 1, t: 9, d: 6, past: 4 },
+      { rate: 0.1, start: 5 },
+    ],
+    [
+      { b: 2, h: 2, kv: 2, t: 70, d: 4 },
+      { rate: 0.5, start: 1 },
+    ],
+  ] as [Case, Drop][])
+    it(`B${c.b} H${c.h}/K${c.kv} T${c.t} D${c.d} dropout ${drop.rate} from sequence ${drop.start}`, () => checkCase(c, drop));
+
+  it('draws other masks for other seeds (the dropout is on)', async () => {
+    const [q, k, v] = [randn([1, 2, 8, 4]), randn([1, 2, 8, 4]), randn([1, 2, 8, 4])];
+    const keys = attentionKeys(8, 0);
+    const run = (seed: number) =>
+      fusedAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, keys, 0.5, { rate: 0.5, seed, offset: 0 });
+    const [a, b, none] = [run(1), run(2), fusedAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, keys, 0.5)];
+    expect(relErr(await a.data(), await b.data())).toBeGreaterThan(0.05);
+    expect(relErr(await a.data(), await none.data())).toBeGreaterThan(0.05);
+    tf.dispose([q, k, v, keys, a, b, none]);
+  });
+});
+
 describe('attention mask', () => {
-  it('the plain path\'s bias: causal after past positions, padded keys masked', async () => {
+  it("the plain path's bias: causal after past positions, padded keys masked", async () => {
     // T = 2 new positions after 1 cached one, sequence 1 left-padded by one key: query i sees keys j ≤ 1 + i.
-    const mask = tf.tensor2d([[1, 1, 1], [0, 1, 1]], [2, 3], 'int32');
+    const mask = tf.tensor2d(
+      [
+        [1, 1, 1],
+        [0, 1, 1],
+      ],
+      [2, 3],
+      'int32',
+    );
     const keys = attentionKeys(2, 1, mask);
     const bias = attentionBias(2, keys);
     const N = -1e9;
