@@ -4,7 +4,7 @@
 // mask, is ever allocated.
 import * as tf from '@tensorflow/tfjs';
 import { elementwise, f32, run, sizeOf, type Uniform, type WebGpuProgram } from './backend-util';
-import { dropoutConstants, mix, MIX_WGSL, type DropoutAttrs } from './dropout';
+import { DROP_UNIFORMS, DROP_WGSL, dropFactorJs, dropUniforms, type DropoutAttrs } from './dropout';
 import {
   callKernel,
   defineComposite,
@@ -211,17 +211,15 @@ function attnDims(q: Info, k: Info, keys: Info, { scale, drop }: AttnAttrs): Att
  * 0 or 1 / (1 − rate) as hashDropout draws it on the whole probability tensor; 1 without dropout.
  */
 function dropFactor(dims: AttnDims): (row: number, j: number) => number {
-  if (!dims.drop) return () => 1;
-  const { key, threshold, scale } = dropoutConstants(dims.drop);
-  const { offset } = dims.drop;
-  return (row, j) => (mix(((offset + row * dims.s + j) ^ key) >>> 0) >>> 8 >= threshold ? scale : 0);
+  const z = dropFactorJs(dims.drop);
+  const offset = dims.drop?.offset ?? 0;
+  return (row, j) => z(offset + row * dims.s + j);
 }
-const DROP_WGSL = `
-    ${MIX_WGSL}
+const ATTN_DROP_WGSL = `
+    ${DROP_WGSL}
     fn dropZ(row : i32, j : i32) -> f32 {
       if (uniforms.dropOn == 0) { return 1.0; }
-      let hsh = mix((u32(row) * u32(uniforms.s) + u32(j) + uniforms.dropOffset) ^ uniforms.dropKey);
-      return select(0.0, uniforms.dropScale, (hsh >> 8u) >= uniforms.dropThreshold);
+      return dropFactor(u32(row) * u32(uniforms.s) + u32(j));
     }`;
 
 const NEG = -1e9; // as MASK_BIAS_WGSL's
@@ -269,7 +267,7 @@ const MASKED = -1e7;
 const SEEN = -1e6;
 const MASK_WGSL = `const MASKED : f32 = ${MASKED}; const SEEN : f32 = ${SEEN}; const SKIP : f32 = -3.402823e+38;
     ${MASK_BIAS_WGSL}
-    ${DROP_WGSL}`;
+    ${ATTN_DROP_WGSL}`;
 
 /** Keys per shared tile (forward, dq): two tiles of keyTile·D floats stay within WebGPU's 16 KiB default. */
 function keyTile(d: number): number {
@@ -437,7 +435,7 @@ function backwardCpu(backend: Backend, inputs: Record<string, Info>, dims: AttnD
 
 const ATTN_UNIFORMS =
   't : i32, s : i32, h : i32, kv : i32, keysBatched : i32, past : i32, scale : f32, groups : i32, nout : i32, ' +
-  'dropOn : i32, dropOffset : u32, dropKey : u32, dropThreshold : u32, dropScale : f32,';
+  `dropOn : i32, ${DROP_UNIFORMS}`;
 
 function attnUniforms(dims: AttnDims, groups: number, nout: number): Uniform[] {
   return [
@@ -450,18 +448,8 @@ function attnUniforms(dims: AttnDims, groups: number, nout: number): Uniform[] {
     { type: 'float32', data: [dims.scale] },
     { type: 'int32', data: [groups] },
     { type: 'int32', data: [nout] },
-    ...dropUniforms(dims),
-  ];
-}
-
-function dropUniforms(dims: AttnDims): Uniform[] {
-  const c = dims.drop ? dropoutConstants(dims.drop) : { key: 0, threshold: 0, scale: 1 };
-  return [
     { type: 'int32', data: [dims.drop ? 1 : 0] },
-    { type: 'uint32', data: [(dims.drop?.offset ?? 0) >>> 0] },
-    { type: 'uint32', data: [c.key] },
-    { type: 'uint32', data: [c.threshold] },
-    { type: 'float32', data: [c.scale] },
+    ...dropUniforms(dims.drop),
   ];
 }
 

@@ -6,7 +6,7 @@
 // whole tensor's mask: checkpointed blocks run a slice of the batch at a time (models/recompute.ts) with the
 // masks the whole batch would draw.
 import * as tf from '@tensorflow/tfjs';
-import { elementwise, f32, run } from './backend-util';
+import { elementwise, f32, run, type Uniform } from './backend-util';
 import { defineComposite, defineGradient, runKernel, type Backend, type BackendName } from './register';
 
 export interface DropoutAttrs {
@@ -17,7 +17,7 @@ export interface DropoutAttrs {
 }
 
 /** lowbias32 on an unsigned 32-bit integer. */
-export function mix(v: number): number {
+function mix(v: number): number {
   let x = v >>> 0;
   x ^= x >>> 16;
   x = Math.imul(x, 0x7feb352d) >>> 0;
@@ -27,7 +27,38 @@ export function mix(v: number): number {
   return x >>> 0;
 }
 
-export const MIX_WGSL = `
+/**
+ * The factor (0, or 1 / (1 − rate) as f32) of element `i` of the whole tensor, i.e. at index i − offset of this
+ * one; 1 everywhere without dropout. Its WGSL twin is DROP_WGSL's dropFactor.
+ */
+export function dropFactorJs(attrs: DropoutAttrs | undefined): (i: number) => number {
+  if (!attrs) return () => 1;
+  const { key, threshold, scale } = constants(attrs);
+  return (i) => (mix((i ^ key) >>> 0) >>> 8 >= threshold ? scale : 0);
+}
+
+/** The hashed seed, the 24-bit keep threshold and the f32 scale of a dropout (none: keep all, scale 1). */
+function constants(attrs: DropoutAttrs | undefined): { key: number; threshold: number; scale: number } {
+  if (!attrs) return { key: 0, threshold: 0, scale: 1 };
+  return { key: mix(attrs.seed), threshold: Math.ceil(attrs.rate * 2 ** 24), scale: Math.fround(1 / (1 - attrs.rate)) };
+}
+
+/** The uniforms DROP_WGSL reads, declared in a program's uniform struct. */
+export const DROP_UNIFORMS = 'dropOffset : u32, dropKey : u32, dropThreshold : u32, dropScale : f32,';
+
+/** DROP_UNIFORMS' values for `attrs` (none: a threshold of 0 keeps every element, scaled by 1). */
+export function dropUniforms(attrs: DropoutAttrs | undefined): Uniform[] {
+  const { key, threshold, scale } = constants(attrs);
+  return [
+    { type: 'uint32', data: [(attrs?.offset ?? 0) >>> 0] },
+    { type: 'uint32', data: [key] },
+    { type: 'uint32', data: [threshold] },
+    { type: 'float32', data: [scale] },
+  ];
+}
+
+/** WGSL: dropFactor(i) of the element at index i of this tensor (i + dropOffset of the whole), as dropFactorJs. */
+export const DROP_WGSL = `
   fn mix(v : u32) -> u32 {
     var x = v;
     x = x ^ (x >> 16u);
@@ -36,12 +67,11 @@ export const MIX_WGSL = `
     x = x * 0x846ca68bu;
     x = x ^ (x >> 16u);
     return x;
+  }
+  fn dropFactor(i : u32) -> f32 {
+    let h = mix((i + uniforms.dropOffset) ^ uniforms.dropKey);
+    return select(0.0, uniforms.dropScale, (h >> 8u) >= uniforms.dropThreshold);
   }`;
-
-/** The key, the 24-bit threshold and the f32 scale of a dropout of `rate` with `seed`. */
-export function dropoutConstants({ rate, seed }: DropoutAttrs): { key: number; threshold: number; scale: number } {
-  return { key: mix(seed), threshold: Math.ceil(rate * 2 ** 24), scale: Math.fround(1 / (1 - rate)) };
-}
 
 /**
  * The dropout of x run directly on the backend (no engine bookkeeping), plus `addend` when given (a fused
@@ -54,28 +84,26 @@ export function dropoutInfo(
   attrs: DropoutAttrs,
   addend?: tf.TensorInfo,
 ): tf.TensorInfo {
-  const { key, threshold, scale } = dropoutConstants(attrs);
   if (name === 'cpu') {
+    const z = dropFactorJs(attrs);
     const xv = f32(backend, x);
     const out = addend ? Float32Array.from(f32(backend, addend)) : new Float32Array(xv.length);
-    for (let i = 0; i < xv.length; i++) if (mix(((attrs.offset + i) ^ key) >>> 0) >>> 8 >= threshold) out[i] += xv[i] * scale;
+    for (let i = 0; i < xv.length; i++) {
+      const f = z(attrs.offset + i);
+      if (f !== 0) out[i] += xv[i] * f;
+    }
     return backend.makeTensorInfo(x.shape, 'float32', out);
   }
   const program = elementwise(
     addend ? 'dropout_add' : 'dropout',
     addend ? ['x', 'addend'] : ['x'],
     x.shape,
-    `let h = mix((u32(index) + uniforms.offset) ^ uniforms.key);
-     result[index] = select(0.0, x[index] * uniforms.scale, (h >> 8u) >= uniforms.threshold)${addend ? ' + addend[index]' : ''};`,
-    'offset : u32, key : u32, threshold : u32, scale : f32,',
-    MIX_WGSL,
+    `let f = dropFactor(u32(index));
+     result[index] = select(0.0, x[index] * f, f != 0.0)${addend ? ' + addend[index]' : ''};`,
+    DROP_UNIFORMS,
+    DROP_WGSL,
   );
-  return run(backend, program, addend ? [x, addend] : [x], [
-    { type: 'uint32', data: [attrs.offset >>> 0] },
-    { type: 'uint32', data: [key] },
-    { type: 'uint32', data: [threshold] },
-    { type: 'float32', data: [scale] },
-  ]);
+  return run(backend, program, addend ? [x, addend] : [x], dropUniforms(attrs));
 }
 
 defineComposite<DropoutAttrs>('WhetDropout', ({ x }, backend, attrs, name) => dropoutInfo(name, backend, x, attrs));
