@@ -219,7 +219,7 @@ const ATTN_DROP_WGSL = `
     ${DROP_WGSL}
     fn dropZ(row : i32, j : i32) -> f32 {
       if (uniforms.dropOn == 0) { return 1.0; }
-      return dropFactor(u32(row) * u32(uniforms.s) + u32(j));
+      return dropFactorAt(u32(row), u32(uniforms.s), u32(j));
     }`;
 
 const NEG = -1e9; // as MASK_BIAS_WGSL's

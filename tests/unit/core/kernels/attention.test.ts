@@ -102,6 +102,11 @@ describe('flash attention with dropout', () => {
       { b: 2, h: 2, kv: 2, t: 70, d: 4 },
       { rate: 0.5, start: 1 },
     ],
+    // a sequence whose 162 probabilities straddle index 2^32 of the whole batch's
+    [
+      { b: 1, h: 2, kv: 1, t: 9, d: 4 },
+      { rate: 0.5, start: Math.floor(2 ** 32 / 162) },
+    ],
   ] as [Case, Drop][])
     it(`B${c.b} H${c.h}/K${c.kv} T${c.t} D${c.d} dropout ${drop.rate} from sequence ${drop.start}`, () => checkCase(c, drop));
 

@@ -2,10 +2,14 @@
 // same seed on both backends (a golden mask: a run resumed on another device draws what it would have), a
 // slice with its offset drawing those rows of the whole mask, the gradient (the same mask on dy), and a
 // tensor over 65,535 workgroups of 128 (tfjs spreads the dispatch over y: the flat index must hold); the fused
-// linear layer's LoRA dropout against plain ops on the dropped-out input. Runs on CPU and on WebGPU.
+// linear layer's LoRA dropout against plain ops on the dropped-out input; indices past 2³² (golden masks across
+// the boundary, and the WGSL's 64-bit row · cols + j, which the flash attention kernel indexes its [B, H, T, S]
+// probabilities with, against the hash written out here with BigInt). Runs on CPU and on WebGPU.
 import { describe, it, expect } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { fusedLinear, hashDropout } from '../../../../src/core/kernels';
+import { elementwise, run, type WebGpuBackendLike } from '../../../../src/core/kernels/backend-util';
+import { DROP_UNIFORMS, DROP_WGSL, dropFactorJs, dropUniforms, type DropoutAttrs } from '../../../../src/core/kernels/dropout';
 import { relErr } from '../../../helpers';
 
 /** 1 where kept, 0 where dropped. */
@@ -80,6 +84,71 @@ describe('hashDropout', () => {
     const tail = hashDropout(tf.ones([1000]), 0.1, 3, n - 1000);
     expect(Array.from(await tail.data())).toEqual(Array.from(yv.slice(n - 1000)));
     tf.dispose([x, y, tail]);
+  });
+});
+
+/** The hash as dropout.ts documents it, on BigInt: lowbias32, and a key mixing in an index's high 32 bits. */
+function specFactor(attrs: DropoutAttrs, index: bigint): number {
+  const M = 0xffffffffn;
+  const mix = (v: bigint) => {
+    let x = v & M;
+    x ^= x >> 16n;
+    x = (x * 0x7feb352dn) & M;
+    x ^= x >> 15n;
+    x = (x * 0x846ca68bn) & M;
+    return x ^ (x >> 16n);
+  };
+  const [hi, lo] = [index >> 32n, index & M];
+  const key = hi === 0n ? mix(BigInt(attrs.seed)) : mix(mix(BigInt(attrs.seed)) ^ mix(hi));
+  return mix(lo ^ key) >> 8n >= BigInt(Math.ceil(attrs.rate * 2 ** 24)) ? Math.fround(1 / (1 - attrs.rate)) : 0;
+}
+
+describe('dropout indices past 2^32', () => {
+  it('draws golden masks across 2^32 and at 2^40 (the same on every backend), not those of index − 2^32', async () => {
+    const at = (offset: number) => maskOf(hashDropout(tf.ones([64]), 0.5, 7, offset));
+    const across = await at(2 ** 32 - 32);
+    expect(across).toBe('1001001001001111111010110110001011001000111000010111111110001100');
+    expect(await at(2 ** 40 - 32)).toBe('1000000101011100011001000111010000101101000000100111111010110111');
+    // index 2^32 + i is not index i again: the golden mask at 0 is the first test's
+    expect(across.slice(32)).not.toBe('0110000010001010101000010010011100010000010111001011111011100110'.slice(0, 32));
+    expect(() => hashDropout(tf.ones([4]), 0.5, 7, 2 ** 53 - 2)).toThrow(/more than 2\^53 indices/);
+  });
+
+  it('element [row, j] of a [rows, cols] tensor hashes its 64-bit index row · cols + j + offset', async () => {
+    const attrs: DropoutAttrs = { rate: 0.5, seed: 2024, offset: 3 * 2 ** 32 + 0xfffffff0 };
+    // rows and cols around 2^16 and 2^31 (every 16-bit half of the product), j carrying into the high word
+    const cases: [number, number, number][] = [];
+    for (const row of [0, 1, 65535, 65536, 70001, 2 ** 31 - 1])
+      for (const cols of [1, 17, 65535, 65537, 2 ** 21 - 3]) for (const j of [0, 5, 16, cols - 1]) cases.push([row, cols, j]);
+    const want = cases.map(([row, cols, j]) => specFactor(attrs, BigInt(row) * BigInt(cols) + BigInt(j) + BigInt(attrs.offset)));
+    expect(new Set(want).size).toBe(2); // both kept and dropped occur
+    let got: number[];
+    if (tf.getBackend() === 'webgpu') {
+      // DROP_WGSL's dropFactorAt, as the attention kernel calls it
+      const ints = (k: number) =>
+        tf.tensor1d(
+          cases.map((c) => c[k]),
+          'int32',
+        );
+      const inputs = [ints(0), ints(1), ints(2)];
+      const program = elementwise(
+        'drop_factor_at_test',
+        ['rows', 'cols', 'js'],
+        [cases.length],
+        'result[index] = dropFactorAt(u32(rows[index]), u32(cols[index]), u32(js[index]));',
+        DROP_UNIFORMS,
+        DROP_WGSL,
+      );
+      const info = run(tf.backend() as unknown as WebGpuBackendLike, program, inputs, dropUniforms(attrs));
+      const out = tf.engine().makeTensorFromTensorInfo(info);
+      got = Array.from(await out.data());
+      tf.dispose([...inputs, out]);
+    } else {
+      // the cpu kernels' dropFactorJs on the same index (exact below 2^53)
+      const z = dropFactorJs(attrs);
+      got = cases.map(([row, cols, j]) => z(row * cols + j + attrs.offset));
+    }
+    expect(got).toEqual(want);
   });
 });
 
