@@ -152,6 +152,11 @@ defineGradient('WhetDropout', [], (dy, _saved, attrs) => ({
   x: () => runKernel<tf.Tensor>('WhetDropout', { x: dy as tf.Tensor }, attrs),
 }));
 
+/** A seed for a mask when the caller has no seeded stream (ForwardOptions.nextSeed): an integer in [0, 2³²). */
+export function randomDropoutSeed(): number {
+  return Math.floor(Math.random() * 2 ** 32);
+}
+
 /**
  * x with each element zeroed with probability `rate` (the others scaled by 1 / (1 − rate)), the mask a function
  * of `seed` and the element's index `offset + i` only. seed: an integer in [0, 2³²); offset: an integer below 2⁵³.

@@ -14,5 +14,5 @@ export { packInt8, unpackInt8 } from './int8';
 export { fusedSplitHeads, fusedMergeHeads, fusedRope, fusedAttention } from './attention';
 export { fusedView, fusedResidualAdd } from './views';
 export { fusedCausalLmLoss, fusedHeadChunkLossGrad, fusedHeadChunkStats } from './cross-entropy';
-export { hashDropout } from './dropout';
+export { hashDropout, randomDropoutSeed } from './dropout';
 export { fusedGlobalNorm, fusedClipScale, fusedAdamW, type AdamWStep } from './optimizer';

@@ -112,7 +112,7 @@ export function residual<T extends tf.Tensor>(x: T, y: tf.Tensor): T {
  * are sequence `opts.slice.start` on.
  */
 function maskOf(size: number, opts: ForwardOptions): { seed: number; offset: number } {
-  const seed = opts.nextSeed ? opts.nextSeed() : Math.floor(Math.random() * 2 ** 32);
+  const seed = opts.nextSeed ? opts.nextSeed() : fk.randomDropoutSeed();
   return { seed, offset: opts.slice ? opts.slice.start * (size / opts.slice.rows) : 0 };
 }
 

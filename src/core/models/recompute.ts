@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { ForwardOptions } from './layers';
 import { freeBackwardAsItGoes, type TapeEngine } from '../tape';
 import { RECOMPUTE_SLICE_TOKENS } from '../memory';
+import { randomDropoutSeed } from '../kernels';
 
 let sliceTokens = RECOMPUTE_SLICE_TOKENS;
 
@@ -47,7 +48,7 @@ export function recomputed(
   // sequences [start, start + rows) are those rows of the whole batch's.
   // (Without opts.nextSeed, random seeds, still replayed.)
   const seeds: number[] = [];
-  const draw = opts.nextSeed ?? (() => Math.floor(Math.random() * 2 ** 32));
+  const draw = opts.nextSeed ?? randomDropoutSeed;
   const sliceOpts = (start: number, rows: number): ForwardOptions => {
     let i = 0;
     const nextSeed = () => {
