@@ -4,7 +4,7 @@
 // hashed mask (dropout.ts) is drawn again from its seed, so dropout(x) is never stored. x [N, in]; W [in, out]
 // (GPT-2 Conv1D) or [out, in] (HF Linear); A [r, in]; B [out, r].
 import * as tf from '@tensorflow/tfjs';
-import { elementwise, f32, run } from './backend-util';
+import { f32 } from './backend-util';
 import { columnSumJs, columnSumWebGpu } from './activations';
 import { isPacked, type PackedFormat, type PackedWeight } from './f16';
 import { matMulInfo } from './matmul';
@@ -49,7 +49,7 @@ function packedOf(a: LinearAttrs): Packed | undefined {
 }
 
 /**
- * op(a) op(b) (+ bias) through matmul.ts's matMulInfo (tiled on webgpu, a packed `b` read in place or
+ * alpha · op(a) op(b) (+ bias) through matmul.ts's matMulInfo (tiled on webgpu, a packed `b` read in place or
  * decoded). `bias` is a [out] vector or a full [N, out] matrix (the LoRA sum).
  */
 function matmul(
@@ -61,29 +61,17 @@ function matmul(
   transposeB: boolean,
   bias?: Info,
   packedB?: Packed,
+  alpha = 1,
 ): Info {
   const bound = bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {};
   return matMulInfo(name, backend, a, b, {
     transposeA,
     transposeB,
+    alpha,
     packedShapeB: packedB?.shape,
     packedFormatB: packedB?.format,
     ...bound,
   });
-}
-
-function scaled(name: BackendName, backend: Backend, x: Info, s: number): Info {
-  if (name === 'webgpu')
-    return run(
-      backend,
-      elementwise('scale', ['x'], x.shape, 'result[index] = x[index] * uniforms.s;', 's : f32,'),
-      [x],
-      [{ type: 'float32', data: [s] }],
-    );
-  const v = f32(backend, x);
-  const out = new Float32Array(v.length);
-  for (let i = 0; i < v.length; i++) out[i] = v[i] * s;
-  return backend.makeTensorInfo(x.shape, 'float32', out);
 }
 
 function columnSum(name: BackendName, backend: Backend, x: Info): Info {
@@ -98,9 +86,8 @@ function forward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs,
   if (!loraA) return y;
   const xl = a.dropout ? dropoutInfo(name, backend, x, a.dropout) : x; // the branch's input
   const down = matmul(name, backend, xl, loraA, false, true); // [N, r]
-  const downS = scaled(name, backend, down, a.scale);
-  const out = matmul(name, backend, downS, loraB, false, true, y); // downS Bᵀ + y
-  disposeInfos(backend, y, down, downS);
+  const out = matmul(name, backend, down, loraB, false, true, y, undefined, a.scale); // scale · down Bᵀ + y
+  disposeInfos(backend, y, down);
   if (xl !== x) disposeInfos(backend, xl);
   return out;
 }
@@ -116,10 +103,8 @@ function backward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs
   if (loraA) {
     const xl = a.dropout ? dropoutInfo(name, backend, x, a.dropout) : x; // the forward's mask, drawn again
     const down = matmul(name, backend, xl, loraA, false, true); // [N, r]
-    const downS = scaled(name, backend, down, a.scale);
-    const dB = matmul(name, backend, dy, downS, true, false); // [out, r]
-    const dDown = matmul(name, backend, dy, loraB, false, false); // [N, r]
-    const dDownS = scaled(name, backend, dDown, a.scale);
+    const dB = matmul(name, backend, dy, down, true, false, undefined, undefined, a.scale); // scale · dyᵀ down [out, r]
+    const dDownS = matmul(name, backend, dy, loraB, false, false, undefined, undefined, a.scale); // scale · dy B [N, r]
     const dA = matmul(name, backend, dDownS, xl, true, false); // [r, in]
     let dxTotal: Info;
     if (a.dropout) {
@@ -128,7 +113,7 @@ function backward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs
       dxTotal = dropoutInfo(name, backend, dxl, a.dropout, dx);
       disposeInfos(backend, dxl, xl);
     } else dxTotal = matmul(name, backend, dDownS, loraA, false, false, dx); // dDownS A + dx
-    disposeInfos(backend, down, downS, dDown, dDownS, dx);
+    disposeInfos(backend, down, dDownS, dx);
     dx = dxTotal;
     outs.push(dA, dB);
   }

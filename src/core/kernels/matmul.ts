@@ -1,4 +1,4 @@
-// A tiled matmul for the webgpu backend: C = op(A) op(B) (+ bias[N]) (+ addend[M, N]), batched over a
+// A tiled matmul for the webgpu backend: C = alpha · op(A) op(B) (+ bias[N]) (+ addend[M, N]), batched over a
 // leading dimension (an operand with batch 1 is broadcast). Each workgroup stages TK-deep slices of a
 // TM×TN output tile through workgroup memory; each thread keeps a 4×4 block of outputs in registers.
 // Loads are vec4 wherever the operand's contiguous dimension is a multiple of 4. On 'cpu' the same kernel
@@ -11,7 +11,7 @@
 // splits K over its threads and sums with subgroupAdd, instead of a 32×32 tile that would compute 31
 // rows of nothing.
 import * as tf from '@tensorflow/tfjs';
-import { intUniforms, run, sizeOf, type WebGpuBackendLike, type WebGpuProgram } from './backend-util';
+import { elementwise, f32, intUniforms, run, sizeOf, type Uniform, type WebGpuBackendLike, type WebGpuProgram } from './backend-util';
 import { callKernel, defineComposite, disposeInfos, reshaped, runKernel, type Backend, type BackendName } from './register';
 import { unpackInfo, type PackedFormat } from './f16';
 import { int8DecodeWgsl, int8Layout } from './int8';
@@ -22,6 +22,8 @@ type Info = tf.TensorInfo;
 export interface MatMulOptions {
   transposeA?: boolean;
   transposeB?: boolean;
+  /** The product's factor, applied before bias and addend (default 1): alpha · op(A) op(B) + bias + addend. */
+  alpha?: number;
   /** [N], added to every row. */
   bias?: Info;
   /** [M, N] (added to every batch) or [B, M, N]: the full-matrix "bias" of tfjs's _FusedMatMul. */
@@ -214,7 +216,7 @@ function packedBWgsl(packed: PackedFormat | null): string {
 }
 
 /** Uniforms every matmul program declares; bCols / bWords locate an int8 B's scales (0 otherwise). */
-const UNIFORMS = 'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32, bCols : i32, bWords : i32,';
+const UNIFORMS = 'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32, bCols : i32, bWords : i32, alpha : f32,';
 
 function loadB(s: Spec): string {
   const wg = s.wx * s.wy;
@@ -303,11 +305,11 @@ function store(s: Spec, i: number): string {
   const add = s.addend ? (s.vecC ? ` + addend[(offD + gm${i} * uniforms.nDim + colBase) / 4]` : '') : '';
   if (s.vecC) {
     const guardN = s.fitN ? '' : 'if (colBase < uniforms.nDim) ';
-    return `${row}\n    ${guardM}{ ${guardN}{ result[(offC + gm${i} * uniforms.nDim + colBase) / 4] = acc${i}${s.bias ? ' + bv' : ''}${add}; } }`;
+    return `${row}\n    ${guardM}{ ${guardN}{ result[(offC + gm${i} * uniforms.nDim + colBase) / 4] = acc${i} * uniforms.alpha${s.bias ? ' + bv' : ''}${add}; } }`;
   }
   let cols = '';
   for (let j = 0; j < 4; j++) {
-    const terms = [`acc${i}[${j}]`];
+    const terms = [`acc${i}[${j}] * uniforms.alpha`];
     if (s.bias) terms.push(`bv[${j}]`);
     if (s.addend) terms.push(`addend[offD + gm${i} * uniforms.nDim + colBase + ${j}]`);
     const guardN = s.fitN ? '' : `if (colBase + ${j} < uniforms.nDim) `;
@@ -430,7 +432,7 @@ function skinnyUserCode(s: SkinnySpec): string {
     )
     .join('\n      ');
   const epilogue = (r: number) => {
-    const terms = [`total[${r}]`];
+    const terms = [`total[${r}] * uniforms.alpha`];
     if (s.bias) terms.push('bias[n]');
     if (s.addend) terms.push(`addend[offD + ${r} * uniforms.nDim + n]`);
     return `if (${r} < uniforms.mDim) { result[offC + ${r} * uniforms.nDim + n] = ${terms.join(' + ')}; }`;
@@ -554,7 +556,10 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
     inputs.push(reshaped(o.addend, [perBatch ? batch : 1, m, n]));
   }
   const int8 = packedB === 'int8' ? int8Layout(o.packedShapeB!) : null;
-  const uniforms = intUniforms(m, n, k, d.batchA === 1 ? 0 : m * k, d.batchB === 1 ? 0 : k * n, strideD, int8?.cols ?? 0, int8?.words ?? 0);
+  const uniforms: Uniform[] = [
+    ...intUniforms(m, n, k, d.batchA === 1 ? 0 : m * k, d.batchB === 1 ? 0 : k * n, strideD, int8?.cols ?? 0, int8?.words ?? 0),
+    { type: 'float32', data: [o.alpha ?? 1] },
+  ];
   const prog = thin
     ? skinnyProgram({ vec: !packedB && k % 4 === 0, packedB, bias: !!o.bias, addend: !!o.addend }, batch, m, n, names)
     : program(spec, batch, m, n, names);
@@ -562,8 +567,17 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
   return reshaped(out, d.outShape);
 }
 
-/** The reference implementation on the cpu backend: tfjs's own kernels. */
+/**
+ * The reference implementation on the cpu backend: tfjs's own kernels (alpha · op(A) op(B) as op(alpha · A)
+ * op(B), on a scaled copy of A).
+ */
 function tfjsMatMul(name: BackendName, backend: Backend, a: Info, b: Info, o: MatMulOptions): Info {
+  if (o.alpha !== undefined && o.alpha !== 1) {
+    const aS = scaledInfo(name, backend, a, o.alpha);
+    const out = tfjsMatMul(name, backend, aS, b, { ...o, alpha: undefined });
+    disposeInfos(backend, aS);
+    return out;
+  }
   const attrs = { transposeA: !!o.transposeA, transposeB: !!o.transposeB };
   const bias = o.bias ?? o.addend;
   const y = bias
@@ -575,9 +589,25 @@ function tfjsMatMul(name: BackendName, backend: Backend, a: Info, b: Info, o: Ma
   return out;
 }
 
+/** s · x as a new tensor (the CPU backend's way to an alpha). */
+function scaledInfo(name: BackendName, backend: Backend, x: Info, s: number): Info {
+  if (name === 'webgpu')
+    return run(
+      backend,
+      elementwise('scale', ['x'], x.shape, 'result[index] = x[index] * uniforms.s;', 's : f32,'),
+      [x],
+      [{ type: 'float32', data: [s] }],
+    );
+  const v = f32(backend, x);
+  const out = new Float32Array(v.length);
+  for (let i = 0; i < v.length; i++) out[i] = v[i] * s;
+  return backend.makeTensorInfo(x.shape, 'float32', out);
+}
+
 interface MatMulAttrs {
   transposeA: boolean;
   transposeB: boolean;
+  alpha?: number;
   packedShapeB?: number[];
   packedFormatB?: PackedFormat;
 }
@@ -603,6 +633,7 @@ defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) =>
   matMulInfo(name, backend, inputs.a, inputs.b, {
     transposeA: attrs.transposeA,
     transposeB: attrs.transposeB,
+    alpha: attrs.alpha,
     bias: inputs.bias,
     addend: inputs.addend,
     packedShapeB: attrs.packedShapeB,
@@ -611,8 +642,8 @@ defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) =>
 );
 
 /**
- * op(a) op(b) (+ bias [N]) (+ addend [M, N] or [B, M, N]) as one kernel: the tiled program on webgpu, tfjs's
- * matmul on cpu. a [..., M, K] (or [..., K, M] with transposeA), b [..., K, N] (or [..., N, K]). Forward
+ * alpha · op(a) op(b) (+ bias [N]) (+ addend [M, N] or [B, M, N]) as one kernel: the tiled program on webgpu,
+ * tfjs's matmul on cpu. a [..., M, K] (or [..., K, M] with transposeA), b [..., K, N] (or [..., N, K]). Forward
  * only: no gradient is registered (linear.ts calls the program inside its own differentiable kernels).
  * `packedShapeB`: b is a packed weight of that shape, `packedFormatB` f16 (f16.ts, the default) or int8
  * (int8.ts): read in place on webgpu, decoded into a scratch copy on cpu.
@@ -623,6 +654,7 @@ export function tiledMatMul(
   opts: {
     transposeA?: boolean;
     transposeB?: boolean;
+    alpha?: number;
     bias?: tf.Tensor;
     addend?: tf.Tensor;
     packedShapeB?: number[];
@@ -633,6 +665,7 @@ export function tiledMatMul(
   if (opts.bias) inputs.bias = opts.bias;
   if (opts.addend) inputs.addend = opts.addend;
   const attrs: Record<string, unknown> = { transposeA: !!opts.transposeA, transposeB: !!opts.transposeB };
+  if (opts.alpha !== undefined) attrs.alpha = opts.alpha;
   if (opts.packedShapeB) Object.assign(attrs, { packedShapeB: opts.packedShapeB, packedFormatB: opts.packedFormatB ?? 'f16' });
   return runKernel<tf.Tensor>('WhetMatMul', inputs, attrs);
 }

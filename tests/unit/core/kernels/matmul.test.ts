@@ -34,7 +34,7 @@ interface Case {
   k: number;
 }
 
-/** C[b] = op(A[b]) op(B[b]) (+ bias) (+ addend) in float64; a batch-1 operand (or addend) is shared. */
+/** C[b] = alpha · op(A[b]) op(B[b]) (+ bias) (+ addend) in float64; a batch-1 operand (or addend) is shared. */
 function reference(
   c: Case,
   a: Float32Array,
@@ -43,6 +43,7 @@ function reference(
   tB: boolean,
   bias?: Float32Array,
   addend?: Float32Array,
+  alpha = 1,
 ): Float64Array {
   const { m, n, k } = c;
   const batch = Math.max(c.batchA, c.batchB);
@@ -55,6 +56,7 @@ function reference(
       for (let j = 0; j < n; j++) {
         let s = 0;
         for (let q = 0; q < k; q++) s += a[oa + (tA ? q * m + i : i * k + q)] * b[ob + (tB ? j * k + q : q * n + j)];
+        s *= alpha;
         if (bias) s += bias[j];
         if (addend) s += addend[od + i * n + j];
         out[p * m * n + i * n + j] = s;
@@ -63,7 +65,14 @@ function reference(
   return out;
 }
 
-async function check(c: Case, tA: boolean, tB: boolean, epilogue: 'none' | 'bias' | 'addend' | 'both', addendBatched = false) {
+async function check(
+  c: Case,
+  tA: boolean,
+  tB: boolean,
+  epilogue: 'none' | 'bias' | 'addend' | 'both',
+  addendBatched = false,
+  alpha?: number,
+) {
   const { m, n, k } = c;
   const batch = Math.max(c.batchA, c.batchB);
   const aShape = tA ? [k, m] : [m, k];
@@ -77,10 +86,10 @@ async function check(c: Case, tA: boolean, tB: boolean, epilogue: 'none' | 'bias
   const b = tf.tensor(bv, rank3 ? [c.batchB, ...bShape] : bShape);
   const bias = biasV && tf.tensor1d(biasV);
   const addend = addV && tf.tensor(addV, addendBatched ? [batch, m, n] : [m, n]);
-  const y = tiledMatMul(a, b, { transposeA: tA, transposeB: tB, bias, addend });
-  const what = `${c.batchA}/${c.batchB}×${m}×${n}×${k} tA=${tA} tB=${tB} ${epilogue}${addendBatched ? ' (batched)' : ''}`;
+  const y = tiledMatMul(a, b, { transposeA: tA, transposeB: tB, bias, addend, alpha });
+  const what = `${c.batchA}/${c.batchB}×${m}×${n}×${k} tA=${tA} tB=${tB} ${epilogue}${addendBatched ? ' (batched)' : ''} α=${alpha}`;
   expect(y.shape, what).toEqual(rank3 ? [batch, m, n] : [m, n]);
-  const ref = reference(c, av, bv, tA, tB, biasV, addV);
+  const ref = reference(c, av, bv, tA, tB, biasV, addV, alpha);
   const got = await y.data();
   expect(relErr(got, ref), what).toBeLessThanOrEqual(FWD);
   // Guard against a kernel that writes nothing (a zero output would pass a loose test of zeros).
@@ -127,6 +136,14 @@ describe('tiled matmul matches a float64 reference', () => {
       await check({ batchA: 4, batchB: 1, m: 9, n: 70, k: 33 }, tA, tB, 'both');
       await check({ batchA: 1, batchB: 2, m: 66, n: 7, k: 8 }, tA, tB, 'bias');
     }
+  });
+
+  it('alpha scales the product before bias and addend (vec4 and scalar stores, the skinny program)', async () => {
+    for (const [tA, tB] of TRANSPOSES) {
+      await check({ batchA: 1, batchB: 1, m: 36, n: 44, k: 20 }, tA, tB, 'both', false, 2.5);
+      await check({ batchA: 2, batchB: 1, m: 7, n: 13, k: 5 }, tA, tB, 'addend', true, -0.125);
+    }
+    await check({ batchA: 1, batchB: 1, m: 3, n: 5, k: 577 }, false, true, 'both', false, 4);
   });
 
   it('rejects mismatched inner dimensions', () => {
