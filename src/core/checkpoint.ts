@@ -84,12 +84,18 @@ export async function encodeState(
     tokenizerHash: info.tokenizerHash,
     data: info.data ?? {},
   };
-  const tensors = [
-    ...(await tensorsOf('weight.', trainer.trainables)),
-    ...(await tensorsOf('adam.m.', trainer.optimizer.m)),
-    ...(await tensorsOf('adam.v.', trainer.optimizer.v)),
-    ...(trainer.best ? await tensorsOf('best.', trainer.best) : []),
-  ];
+  const { m, v } = trainer.optimizer.split();
+  let tensors: TensorToWrite[];
+  try {
+    tensors = [
+      ...(await tensorsOf('weight.', trainer.trainables)),
+      ...(await tensorsOf('adam.m.', m)),
+      ...(await tensorsOf('adam.v.', v)),
+      ...(trainer.best ? await tensorsOf('best.', trainer.best) : []),
+    ];
+  } finally {
+    tf.dispose([...m.values(), ...v.values()]);
+  }
   return encodeSafetensors(tensors, { format: STATE_FORMAT, whetstone_state: JSON.stringify(meta) });
 }
 
@@ -106,11 +112,15 @@ export async function decodeState(source: Blob | Uint8Array | ArrayBuffer, fileN
   } catch (e) {
     throw new CheckpointError(`${fileName}: the state header is not valid JSON: ${(e as Error).message}`);
   }
-  if (meta.version !== STATE_VERSION) throw new CheckpointError(`${fileName}: state version ${meta.version} is not supported (this build reads ${STATE_VERSION})`);
+  if (meta.version !== STATE_VERSION)
+    throw new CheckpointError(`${fileName}: state version ${meta.version} is not supported (this build reads ${STATE_VERSION})`);
   for (const key of ['config', 'trainer', 'base', 'method'] as const) {
     if (meta[key] === undefined || meta[key] === null) throw new CheckpointError(`${fileName}: the state header lacks ${key}`);
   }
-  const groups = { weight: new Map(), m: new Map(), v: new Map(), best: new Map() } as Record<string, Map<string, { shape: number[]; data: Float32Array }>>;
+  const groups = { weight: new Map(), m: new Map(), v: new Map(), best: new Map() } as Record<
+    string,
+    Map<string, { shape: number[]; data: Float32Array }>
+  >;
   for (const e of reader.entries) {
     const m = /^(weight|adam\.m|adam\.v|best)\.(.+)$/.exec(e.name);
     if (!m) throw new CheckpointError(`${fileName}: unexpected tensor ${e.name}`);
@@ -130,13 +140,13 @@ export function applyState(trainer: Trainer, state: FullState): void {
   for (const [name, v] of trainer.trainables) {
     const w = weights.get(name);
     if (!w) throw new CheckpointError(`the state has no weight ${wholeName(name)}`);
-    if (w.shape.join(',') !== v.shape.join(',')) throw new CheckpointError(`the state's ${name} has shape [${w.shape}], the model [${v.shape}]`);
+    if (w.shape.join(',') !== v.shape.join(','))
+      throw new CheckpointError(`the state's ${name} has shape [${w.shape}], the model [${v.shape}]`);
     v.assign(tf.tensor(w.data, w.shape));
   }
-  const toTensors = (m: Map<string, { shape: number[]; data: Float32Array }>) => new Map([...m].map(([k, t]) => [k, tf.tensor(t.data, t.shape)]));
-  trainer.restore(
-    state.meta.trainer,
-    { step: state.meta.optimizerStep, m: toTensors(perName(state.m)), v: toTensors(perName(state.v)) },
-    state.best ? toTensors(perName(state.best)) : null,
-  );
+  const toTensors = (m: Map<string, { shape: number[]; data: Float32Array }>) =>
+    new Map([...m].map(([k, t]) => [k, tf.tensor(t.data, t.shape)]));
+  const [m, v] = [toTensors(perName(state.m)), toTensors(perName(state.v))];
+  trainer.restore(state.meta.trainer, { step: state.meta.optimizerStep, m, v }, state.best ? toTensors(perName(state.best)) : null);
+  tf.dispose([...m.values(), ...v.values()]); // copied into the optimizer
 }

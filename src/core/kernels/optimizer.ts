@@ -154,6 +154,8 @@ export interface AdamWStep {
 
 type AdamWAttrs = AdamWStep & { n: number };
 
+// Inputs p{k}, g{k}, mv{k} (the moments stacked [2, ...shape]: m, then v) and the norm when clipping;
+// outputs the new parameters, then the new stacked moments.
 defineKernel<AdamWAttrs>({
   name: 'WhetAdamW',
   cpu(inputs, backend, a) {
@@ -164,96 +166,91 @@ defineKernel<AdamWAttrs>({
     const c1 = fr(1 - beta1);
     const c2 = fr(1 - beta2);
     const ps: Info[] = [];
-    const ms: Info[] = [];
-    const vs: Info[] = [];
+    const mvs: Info[] = [];
     for (let k = 0; k < n; k++) {
       const p = f32(backend, inputs[`p${k}`]);
       const g = f32(backend, inputs[`g${k}`]);
-      const m = f32(backend, inputs[`m${k}`]);
-      const v = f32(backend, inputs[`v${k}`]);
-      const p1 = new Float32Array(p.length);
-      const m1 = new Float32Array(p.length);
-      const v1 = new Float32Array(p.length);
+      const mv = f32(backend, inputs[`mv${k}`]);
+      const size = p.length;
+      const p1 = new Float32Array(size);
+      const mv1 = new Float32Array(2 * size);
       const decay = decays[k];
-      for (let i = 0; i < p.length; i++) {
+      for (let i = 0; i < size; i++) {
         const gi = coef === 1 ? g[i] : fr(g[i] * coef);
-        m1[i] = fr(m[i] * beta1) + fr(gi * c1);
-        v1[i] = fr(v[i] * beta2) + fr(fr(gi * gi) * c2);
-        const denom = fr(fr(Math.sqrt(v1[i]) / bc2Sqrt) + eps);
+        const m1 = (mv1[i] = fr(mv[i] * beta1) + fr(gi * c1));
+        const v1 = (mv1[size + i] = fr(mv[size + i] * beta2) + fr(fr(gi * gi) * c2));
+        const denom = fr(fr(Math.sqrt(v1) / bc2Sqrt) + eps);
         const decayed = decay === 1 ? p[i] : fr(p[i] * decay);
-        p1[i] = decayed - fr(fr(m1[i] / denom) * stepSize);
+        p1[i] = decayed - fr(fr(m1 / denom) * stepSize);
       }
-      const shape = inputs[`p${k}`].shape;
-      ps.push(backend.makeTensorInfo(shape, 'float32', p1));
-      ms.push(backend.makeTensorInfo(shape, 'float32', m1));
-      vs.push(backend.makeTensorInfo(shape, 'float32', v1));
+      ps.push(backend.makeTensorInfo(inputs[`p${k}`].shape, 'float32', p1));
+      mvs.push(backend.makeTensorInfo(inputs[`mv${k}`].shape, 'float32', mv1));
     }
-    return [...ps, ...ms, ...vs];
+    return [...ps, ...mvs];
   },
   webgpu(inputs, backend, a) {
     const { n, beta1, beta2, eps, bc2Sqrt, stepSize, decays, maxNorm } = a;
     const clip = maxNorm > 0;
-    const gradExpr = clip ? `${COEF} let gi = g[index] * coef;` : 'let gi = g[index];';
     const extra = clip ? ['norm'] : [];
     const ps: Info[] = [];
-    const ms: Info[] = [];
-    const vs: Info[] = [];
+    const mvs: Info[] = [];
     const f = (x: number) => ({ type: 'float32' as const, data: [x] });
-    for (let k = 0; k < n; k++) {
-      const p = inputs[`p${k}`];
-      const ins = (names: string[]) => names.map((nm) => (nm === 'norm' ? inputs.norm : inputs[`${nm}${k}`]));
-      const mProgram = elementwise(
-        `adamw_m${clip ? '_clip' : ''}`,
-        ['g', 'm', ...extra],
-        p.shape,
-        `${gradExpr} result[index] = m[index] * uniforms.beta1 + gi * uniforms.c1;`,
-        'beta1 : f32, c1 : f32, maxNorm : f32,',
+    // Both moments in one program: element index < size of the parameter is m's, the rest v's.
+    const mvProgram = (shape: number[]) =>
+      elementwise(
+        `adamw_mv${clip ? '_clip' : ''}`,
+        ['g', 'mv', ...extra],
+        shape,
+        `let half = uniforms.size / 2;
+        ${clip ? COEF : ''}
+        let gi = g[index % half]${clip ? ' * coef' : ''};
+        if (index < half) {
+          result[index] = mv[index] * uniforms.beta1 + gi * uniforms.c1;
+        } else {
+          result[index] = mv[index] * uniforms.beta2 + (gi * gi) * uniforms.c2;
+        }`,
+        'beta1 : f32, c1 : f32, beta2 : f32, c2 : f32, maxNorm : f32,',
       );
-      const m1 = run(backend, mProgram, ins(['g', 'm', ...extra]), [f(beta1), f(1 - beta1), f(maxNorm)]);
-      const vProgram = elementwise(
-        `adamw_v${clip ? '_clip' : ''}`,
-        ['g', 'v', ...extra],
-        p.shape,
-        `${gradExpr} result[index] = v[index] * uniforms.beta2 + (gi * gi) * uniforms.c2;`,
-        'beta2 : f32, c2 : f32, maxNorm : f32,',
-      );
-      const v1 = run(backend, vProgram, ins(['g', 'v', ...extra]), [f(beta2), f(1 - beta2), f(maxNorm)]);
-      const pProgram = elementwise(
+    const pProgram = (shape: number[]) =>
+      elementwise(
         'adamw_p',
-        ['p', 'm1', 'v1'],
-        p.shape,
+        ['p', 'mv1'],
+        shape,
         `
-        let denom = sqrt(v1[index]) / uniforms.bc2Sqrt + uniforms.eps;
-        result[index] = p[index] * uniforms.decay - (m1[index] / denom) * uniforms.stepSize;`,
+        let denom = sqrt(mv1[index + uniforms.size]) / uniforms.bc2Sqrt + uniforms.eps;
+        result[index] = p[index] * uniforms.decay - (mv1[index] / denom) * uniforms.stepSize;`,
         'bc2Sqrt : f32, eps : f32, decay : f32, stepSize : f32,',
       );
-      const p1 = run(backend, pProgram, [p, m1, v1], [f(bc2Sqrt), f(eps), f(decays[k]), f(stepSize)]);
-      ps.push(p1);
-      ms.push(m1);
-      vs.push(v1);
+    for (let k = 0; k < n; k++) {
+      const p = inputs[`p${k}`];
+      const mv = inputs[`mv${k}`];
+      const mvIns = [inputs[`g${k}`], mv, ...(clip ? [inputs.norm] : [])];
+      const mv1 = run(backend, mvProgram(mv.shape), mvIns, [f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(maxNorm)]);
+      ps.push(run(backend, pProgram(p.shape), [p, mv1], [f(bc2Sqrt), f(eps), f(decays[k]), f(stepSize)]));
+      mvs.push(mv1);
     }
-    return [...ps, ...ms, ...vs];
+    return [...ps, ...mvs];
   },
 });
 
 /**
- * One AdamW step over every parameter in one kernel: returns the new parameters, first and second moments
- * (new tensors, in the order given); `norm` (the global gradient norm) with `maxNorm` > 0 clips first.
+ * One AdamW step over every parameter in one kernel: returns the new parameters and their new moments,
+ * stacked [2, ...shape] as `moments` (first, then second; new tensors, in the order given); `norm` (the
+ * global gradient norm) with `maxNorm` > 0 clips first.
  */
 export function fusedAdamW(
   params: tf.Tensor[],
   grads: tf.Tensor[],
-  m: tf.Tensor[],
-  v: tf.Tensor[],
+  moments: tf.Tensor[],
   step: AdamWStep,
   norm?: tf.Scalar,
-): { params: tf.Tensor[]; m: tf.Tensor[]; v: tf.Tensor[] } {
+): { params: tf.Tensor[]; moments: tf.Tensor[] } {
   const n = params.length;
-  if (n === 0) return { params: [], m: [], v: [] };
+  if (n === 0) return { params: [], moments: [] };
   if (step.maxNorm > 0 && !norm) throw new Error('fusedAdamW: clipping needs the gradient norm');
   const inputs: Record<string, tf.Tensor> = {};
-  for (let k = 0; k < n; k++) Object.assign(inputs, { [`p${k}`]: params[k], [`g${k}`]: grads[k], [`m${k}`]: m[k], [`v${k}`]: v[k] });
+  for (let k = 0; k < n; k++) Object.assign(inputs, { [`p${k}`]: params[k], [`g${k}`]: grads[k], [`mv${k}`]: moments[k] });
   if (step.maxNorm > 0) inputs.norm = norm!;
   const out = runKernel<tf.Tensor[]>('WhetAdamW', inputs, { ...step, n });
-  return { params: out.slice(0, n), m: out.slice(n, 2 * n), v: out.slice(2 * n) };
+  return { params: out.slice(0, n), moments: out.slice(n) };
 }

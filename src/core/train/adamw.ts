@@ -38,13 +38,12 @@ export function clipByGlobalNorm(grads: tf.Tensor[], maxNorm: number): { grads: 
 }
 
 /**
- * A zero moment variable shaped like `p`. The zeros tensor is freed here: a variable shares its data, so the
- * tensor left alive would keep the zeros buffer after the first assign (twice the moments' memory).
+ * `t` as a (non-trainable) variable. The tensor is freed here: a variable shares its data, so the tensor left
+ * alive would keep the buffer after the first assign (twice the moments' memory).
  */
-function zeroMoment(p: tf.Tensor): tf.Variable {
-  const zeros = tf.zerosLike(p);
-  const v = tf.variable(zeros, false);
-  zeros.dispose();
+function variableOf(t: tf.Tensor): tf.Variable {
+  const v = tf.variable(t, false);
+  t.dispose();
   return v;
 }
 
@@ -70,12 +69,46 @@ export function byteGroups<T>(items: T[], bytes: (item: T) => number, limit: num
 export class AdamW {
   readonly options: AdamWOptions;
   step = 0;
-  /** First and second moments by parameter name. */
-  readonly m = new Map<string, tf.Variable>();
-  readonly v = new Map<string, tf.Variable>();
+  /**
+   * Both moments of each parameter, by its name, stacked as [2, ...shape]: the first (m), then the second (v).
+   * One tensor, so that the fused update writes both in one WebGPU program (a program has one output).
+   */
+  readonly moments = new Map<string, tf.Variable>();
 
   constructor(options: Partial<AdamWOptions> = {}) {
     this.options = { ...ADAMW_DEFAULTS, ...options };
+  }
+
+  /** The first and second moments as separate new tensors by name (what a state file holds); the caller disposes them. */
+  split(): { m: Map<string, tf.Tensor>; v: Map<string, tf.Tensor> } {
+    const m = new Map<string, tf.Tensor>();
+    const v = new Map<string, tf.Tensor>();
+    for (const [name, mv] of this.moments) {
+      const [a, b] = tf.unstack(mv);
+      m.set(name, a);
+      v.set(name, b);
+    }
+    return { m, v };
+  }
+
+  /** Sets the moments of the parameters named in `m` (and `v`: the same names and shapes), copying them. */
+  load(m: Map<string, tf.Tensor>, v: Map<string, tf.Tensor>): void {
+    for (const [name, a] of m) {
+      const b = v.get(name);
+      if (!b) throw new Error(`AdamW: a first moment for ${name} but no second`);
+      this.moments.get(name)?.dispose();
+      this.moments.set(name, variableOf(tf.stack([a, b])));
+    }
+  }
+
+  /** The stacked moments of parameter `name` (zeros on its first update). */
+  #momentsOf(name: string, p: tf.Tensor): tf.Variable {
+    let mv = this.moments.get(name);
+    if (!mv) {
+      mv = variableOf(tf.zeros([2, ...p.shape]));
+      this.moments.set(name, mv);
+    }
+    return mv;
   }
 
   /** One update of every named parameter with its gradient, at learning rate `lr`. */
@@ -89,27 +122,19 @@ export class AdamW {
     for (const [name, p] of params) {
       const g = grads.get(name);
       if (!g) continue;
-      let m = this.m.get(name);
-      let v = this.v.get(name);
-      if (!m || !v) {
-        m = zeroMoment(p);
-        v = zeroMoment(p);
-        this.m.set(name, m);
-        this.v.set(name, v);
-      }
+      const mv = this.#momentsOf(name, p);
       const decay = this.#decay(name, lr);
-      const [m1, v1, p1] = tf.tidy(() => {
-        const m1 = tf.add(tf.mul(m!, beta1), tf.mul(g, 1 - beta1));
-        const v1 = tf.add(tf.mul(v!, beta2), tf.mul(tf.square(g), 1 - beta2));
+      const [mv1, p1] = tf.tidy(() => {
+        const [m, v] = tf.unstack(mv);
+        const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
+        const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
         const denom = tf.add(tf.div(tf.sqrt(v1), bc2Sqrt), eps);
         const decayed = decay === 1 ? p : tf.mul(p, decay);
-        return [m1, v1, tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize))];
+        return [tf.stack([m1, v1]), tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize))];
       });
-      m.assign(m1);
-      v.assign(v1);
+      mv.assign(mv1);
       p.assign(p1);
-      m1.dispose();
-      v1.dispose();
+      mv1.dispose();
       p1.dispose();
     }
   }
@@ -154,13 +179,7 @@ export class AdamW {
     this.step += 1;
     const { beta1, beta2, eps } = this.options;
     const names = [...params.keys()].filter((name) => grads.has(name));
-    for (const name of names) {
-      if (!this.m.has(name) || !this.v.has(name)) {
-        const p = params.get(name)!;
-        this.m.set(name, zeroMoment(p));
-        this.v.set(name, zeroMoment(p));
-      }
-    }
+    for (const name of names) this.#momentsOf(name, params.get(name)!);
     const step = {
       lr,
       beta1,
@@ -175,23 +194,20 @@ export class AdamW {
       const out = fusedAdamW(
         group.map((n) => params.get(n)!),
         group.map((n) => grads.get(n)!),
-        group.map((n) => this.m.get(n)!),
-        group.map((n) => this.v.get(n)!),
+        group.map((n) => this.moments.get(n)!),
         { ...step, decays: group.map((n) => this.#decay(n, lr)) },
         norm,
       );
       group.forEach((n, i) => {
         params.get(n)!.assign(out.params[i]);
-        this.m.get(n)!.assign(out.m[i]);
-        this.v.get(n)!.assign(out.v[i]);
+        this.moments.get(n)!.assign(out.moments[i]);
       });
-      tf.dispose([...out.params, ...out.m, ...out.v]);
+      tf.dispose([...out.params, ...out.moments]);
     }
   }
 
   dispose(): void {
-    for (const t of [...this.m.values(), ...this.v.values()]) t.dispose();
-    this.m.clear();
-    this.v.clear();
+    for (const t of this.moments.values()) t.dispose();
+    this.moments.clear();
   }
 }

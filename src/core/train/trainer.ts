@@ -36,7 +36,20 @@ export interface TrainerState {
 }
 
 export type TrainEvent =
-  | { type: 'step'; step: number; totalSteps: number; epoch: number; loss: number; lr: number; gradNorm: number; tokensPerSecond: number; tokensSeen: number; tokenAccuracy: number; elapsedMs: number; etaMs: number }
+  | {
+      type: 'step';
+      step: number;
+      totalSteps: number;
+      epoch: number;
+      loss: number;
+      lr: number;
+      gradNorm: number;
+      tokensPerSecond: number;
+      tokensSeen: number;
+      tokenAccuracy: number;
+      elapsedMs: number;
+      etaMs: number;
+    }
   | { type: 'eval'; step: number; valLoss: number; valAccuracy: number; best: boolean }
   | { type: 'skip'; step: number; reason: string; streak: number }
   | { type: 'rollback'; step: number; toStep: number; lrScale: number }
@@ -71,8 +84,8 @@ export interface TrainerOptions {
 interface Snapshot {
   step: number;
   weights: Map<string, tf.Tensor>;
-  m: Map<string, tf.Tensor>;
-  v: Map<string, tf.Tensor>;
+  /** AdamW's stacked moments. */
+  moments: Map<string, tf.Tensor>;
   optimizerStep: number;
   state: TrainerState;
 }
@@ -137,13 +150,16 @@ export class Trainer {
     }
   }
 
-  /** Restores a saved state (from a checkpoint) before run(). */
-  restore(state: TrainerState, optimizer: { step: number; m: Map<string, tf.Tensor>; v: Map<string, tf.Tensor> }, best: Map<string, tf.Tensor> | null): void {
+  /** Restores a saved state (from a checkpoint) before run(); the moments are copied, `best` is kept. */
+  restore(
+    state: TrainerState,
+    optimizer: { step: number; m: Map<string, tf.Tensor>; v: Map<string, tf.Tensor> },
+    best: Map<string, tf.Tensor> | null,
+  ): void {
     this.state = { ...state };
     this.#rng.setState(state.rngState);
     this.optimizer.step = optimizer.step;
-    for (const [name, t] of optimizer.m) this.optimizer.m.set(name, tf.variable(t, false));
-    for (const [name, t] of optimizer.v) this.optimizer.v.set(name, tf.variable(t, false));
+    this.optimizer.load(optimizer.m, optimizer.v);
     this.best = best;
   }
 
@@ -192,8 +208,7 @@ export class Trainer {
     this.#lastGood = {
       step: this.state.step,
       weights: cloneMap(this.trainables),
-      m: cloneMap(this.optimizer.m),
-      v: cloneMap(this.optimizer.v),
+      moments: cloneMap(this.optimizer.moments),
       optimizerStep: this.optimizer.step,
       state: { ...this.state, rngState: this.#rng.state() },
     };
@@ -201,15 +216,14 @@ export class Trainer {
 
   #dropSnapshot(): void {
     if (!this.#lastGood) return;
-    tf.dispose([...this.#lastGood.weights.values(), ...this.#lastGood.m.values(), ...this.#lastGood.v.values()]);
+    tf.dispose([...this.#lastGood.weights.values(), ...this.#lastGood.moments.values()]);
     this.#lastGood = null;
   }
 
   #rollBack(): void {
     const snap = this.#lastGood!;
     for (const [name, t] of snap.weights) this.trainables.get(name)!.assign(t);
-    for (const [name, t] of snap.m) this.optimizer.m.get(name)?.assign(t);
-    for (const [name, t] of snap.v) this.optimizer.v.get(name)?.assign(t);
+    for (const [name, t] of snap.moments) this.optimizer.moments.get(name)?.assign(t);
     this.optimizer.step = snap.optimizerStep;
     const lrScale = this.state.lrScale / 2;
     const fromStep = this.state.step;
@@ -282,7 +296,12 @@ export class Trainer {
     if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
       tf.dispose(clipped.grads);
       this.state.nonFiniteStreak += 1;
-      this.#emit({ type: 'skip', step: stepNumber, reason: !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${gradNorm}`, streak: this.state.nonFiniteStreak });
+      this.#emit({
+        type: 'skip',
+        step: stepNumber,
+        reason: !Number.isFinite(loss) ? `loss is ${loss}` : `gradient norm is ${gradNorm}`,
+        streak: this.state.nonFiniteStreak,
+      });
       if (this.state.nonFiniteStreak >= 3 && this.#lastGood) this.#rollBack();
       return false;
     }
