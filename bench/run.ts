@@ -71,6 +71,11 @@ export interface PathResult {
   parameters: number;
   trainableParameters: number;
   kernelsByName: Record<string, number>;
+  /**
+   * WebGPU programs run in one step by program (its shader key with the numbers, i.e. shape classes and tile
+   * sizes, taken out: "whet_mm_#x#x#_t#_v#_…"), most first; null on the CPU backend.
+   */
+  dispatchesByProgram: Record<string, number> | null;
   tensorsAt10?: number;
   tensorsAtN?: number;
   leakSteps?: number;
@@ -128,18 +133,28 @@ interface WebGpuBackendLike {
   runWebGPUProgram: (...args: unknown[]) => unknown;
 }
 
-/** Counts WebGPU programs run while `f` runs (null on other backends). */
-async function countDispatches<T>(f: () => Promise<T>): Promise<{ result: T; dispatches: number | null }> {
-  if (tf.getBackend() !== 'webgpu') return { result: await f(), dispatches: null };
+/** Sorted by count, most first. */
+function byCount(counts: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).sort((a, b) => b[1] - a[1]));
+}
+
+/** Counts WebGPU programs run while `f` runs, in all and by program (null on other backends). */
+async function countDispatches<T>(
+  f: () => Promise<T>,
+): Promise<{ result: T; dispatches: number | null; byProgram: Record<string, number> | null }> {
+  if (tf.getBackend() !== 'webgpu') return { result: await f(), dispatches: null, byProgram: null };
   const backend = tf.backend() as unknown as WebGpuBackendLike;
   const original = backend.runWebGPUProgram;
   let dispatches = 0;
+  const byProgram: Record<string, number> = {};
   backend.runWebGPUProgram = function (this: unknown, ...args: unknown[]) {
     dispatches++;
+    const key = String((args[0] as { shaderKey?: string }).shaderKey).replace(/\d+/g, '#');
+    byProgram[key] = (byProgram[key] ?? 0) + 1;
     return original.apply(this, args);
   };
   try {
-    return { result: await f(), dispatches };
+    return { result: await f(), dispatches, byProgram: byCount(byProgram) };
   } finally {
     backend.runWebGPUProgram = original;
   }
@@ -228,7 +243,11 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     // Kernel invocations, dispatches and peak memory of one step.
     meter.resetPeak();
     let profileLoss: tf.Tensor | null = null;
-    const { result: info, dispatches } = await countDispatches(() =>
+    const {
+      result: info,
+      dispatches,
+      byProgram,
+    } = await countDispatches(() =>
       tf.profile(() => {
         profileLoss = step();
         return profileLoss;
@@ -241,7 +260,6 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     const gpuBytesAllocated = (tf.memory() as { numBytesAllocatedInGPU?: number }).numBytesAllocatedInGPU ?? null;
     const kernelsByName: Record<string, number> = {};
     for (const k of info.kernels) kernelsByName[k.name] = (kernelsByName[k.name] ?? 0) + 1;
-    const sortedByName = Object.fromEntries(Object.entries(kernelsByName).sort((a, b) => b[1] - a[1]));
 
     // GPU time of one step from timestamp queries (each program timed on its own).
     let gpuMsPerStep: number | null = null;
@@ -298,7 +316,8 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
       lastLoss,
       parameters,
       trainableParameters,
-      kernelsByName: sortedByName,
+      kernelsByName: byCount(kernelsByName),
+      dispatchesByProgram: byProgram,
     };
 
     if (opts.leakSteps !== undefined) {

@@ -187,7 +187,10 @@ async function bench(argv: string[]) {
   const byKernel = args.bool('by-kernel');
   const strip = (r: PathResult) => {
     const s = summary(r) as Partial<PathResult>;
-    if (!byKernel) delete s.kernelsByName;
+    if (!byKernel) {
+      delete s.kernelsByName;
+      delete s.dispatchesByProgram;
+    }
     return s;
   };
   const adapter = info.adapter ? info.adapter.description || info.adapter.vendor || 'unknown' : null;

@@ -49,6 +49,25 @@ describe('whetstone bench', () => {
     expect(Math.abs(r.json.firstLoss - r.json.naive.firstLoss)).toBeLessThan(1e-4);
   });
 
+  it('--by-kernel (webgpu): kernels and programs by name, summing to the step counts; two AdamW programs per trained tensor', () => {
+    const dims = ['--layers', '1', '--d', '32', '--heads', '2', '--kv-heads', '1', '--vocab', '256', '--seq', '16', '--batch', '1'];
+    const r = whetstone(['bench', '--shape', 'smollm2-135m-lora', ...dims, '--steps', '1', '--warmup', '0', '--by-kernel', '--backend', 'webgpu']);
+    expect(r.code, r.stderr).toBe(0);
+    const sum = (o: Record<string, number>) => Object.values(o).reduce((a, b) => a + b, 0);
+    expect(sum(r.json.kernelsByName)).toBe(r.json.kernelsPerStep);
+    const programs = r.json.dispatchesByProgram as Record<string, number>;
+    expect(sum(programs)).toBe(r.json.dispatchesPerStep);
+    // one layer's 7 LoRA-targeted linear layers: 14 trained tensors, each updated by both moments' program and
+    // the parameter's (clipping on: the bench clips at 1); LoRA's scale inside the matmuls, no program of its own
+    expect(programs.whet_adamw_mv_clip).toBe(14);
+    expect(programs.whet_adamw_p).toBe(14);
+    expect(Object.keys(programs).filter((k) => k.includes('scale') && !k.includes('ce_'))).toEqual([]);
+    const plain = whetstone(['bench', '--shape', 'smollm2-135m-lora', ...dims, '--steps', '1', '--warmup', '0', '--backend', 'cpu']);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.json).not.toHaveProperty('kernelsByName');
+    expect(plain.json).not.toHaveProperty('dispatchesByProgram');
+  });
+
   it('--max-binding-mib 0.25 trains a vocabulary whose embedding (750 KiB) is 3 chunks, no allocation over the limit', () => {
     const args = [
       'bench',
