@@ -3,7 +3,7 @@
 // softmax forward, recomputing backward) so that no [B, H, T, S] score or probability tensor, and no [T, S]
 // mask, is ever allocated.
 import * as tf from '@tensorflow/tfjs';
-import { elementwise, f32, run, sizeOf, type Uniform, type WebGpuProgram } from './backend-util';
+import { elementwise, f32, intUniforms, run, sizeOf, type Uniform, type WebGpuProgram } from './backend-util';
 import { DROP_UNIFORMS, DROP_WGSL, dropFactorJs, dropUniforms, type DropoutAttrs } from './dropout';
 import {
   callKernel,
@@ -164,6 +164,104 @@ defineGradient('WhetRope', ['cos', 'sin'], (dy, [cos, sin]) => ({
 /** x · cos + rotate_half(x) · sin for x [B, H, T, D], cos/sin [T, D]. */
 export function fusedRope(x: tf.Tensor4D, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
   return runKernel<tf.Tensor4D>('WhetRope', { x, cos, sin });
+}
+
+// ---------------------------------------------------------------- heads split with RoPE
+//
+// splitHeads then RoPE (q and k of Llama-family attention) as one pass: element [b, h, t, c] of the output is
+// row (b, t), head h of x [B, T, n·D], rotated as WhetRope rotates it; the backward is WhetRopeGrad's
+// transpose written straight into [B, T, n·D]. Same values as the two kernels, one program each way.
+
+defineKernel<HeadAttrs>({
+  name: 'WhetSplitRope',
+  cpu({ x, cos, sin }, backend, { b, t, heads }) {
+    const [xv, cv, sv] = [x, cos, sin].map((a) => f32(backend, a));
+    const d = xv.length / (b * t * heads);
+    const half = d / 2;
+    const out = new Float32Array(xv.length);
+    for (let o = 0; o < out.length; o++) {
+      const c = o % d;
+      const tt = Math.floor(o / d) % t;
+      const bh = Math.floor(o / (d * t));
+      const row = ((Math.floor(bh / heads) * t + tt) * heads + (bh % heads)) * d; // head h of row (b, t) in x
+      const k = tt * d + c;
+      const rot = c < half ? -xv[row + c + half] : xv[row + c - half];
+      out[o] = xv[row + c] * cv[k] + rot * sv[k];
+    }
+    return backend.makeTensorInfo([b, heads, t, d], 'float32', out);
+  },
+  webgpu({ x, cos, sin }, backend, { b, t, heads }) {
+    const d = sizeOf(x.shape) / (b * t * heads);
+    const program = elementwise(
+      'split_rope',
+      ['x', 'cos', 'sin'],
+      [b, heads, t, d],
+      `
+      let D = uniforms.d;
+      let c = index % D;
+      let tt = (index / D) % uniforms.t;
+      let bh = index / (D * uniforms.t);
+      let row = ((bh / uniforms.n * uniforms.t + tt) * uniforms.n + bh % uniforms.n) * D;
+      let k = tt * D + c;
+      let hd = D / 2;
+      var rot = 0.0;
+      if (c < hd) { rot = -x[row + c + hd]; } else { rot = x[row + c - hd]; }
+      result[index] = x[row + c] * cos[k] + rot * sin[k];`,
+      't : i32, d : i32, n : i32,',
+    );
+    return run(backend, program, [x, cos, sin], intUniforms(t, d, heads));
+  },
+});
+
+defineKernel<HeadAttrs>({
+  name: 'WhetRopeMerge',
+  cpu({ dy, cos, sin }, backend, { b, t, heads, shape }) {
+    const [g, cv, sv] = [dy, cos, sin].map((a) => f32(backend, a));
+    const d = g.length / (b * t * heads);
+    const half = d / 2;
+    const out = new Float32Array(g.length);
+    for (let i = 0; i < g.length; i++) {
+      const c = i % d;
+      const tt = Math.floor(i / d) % t;
+      const bh = Math.floor(i / (d * t));
+      const k = tt * d + c;
+      // as WhetRopeGrad: +dy·sin from i+half (c < half) or −dy·sin from i−half
+      const back = c < half ? g[i + half] * sv[k + half] : -g[i - half] * sv[k - half];
+      out[((Math.floor(bh / heads) * t + tt) * heads + (bh % heads)) * d + c] = g[i] * cv[k] + back;
+    }
+    return backend.makeTensorInfo(shape, 'float32', out);
+  },
+  webgpu({ dy, cos, sin }, backend, { b, t, heads, shape }) {
+    const d = sizeOf(dy.shape) / (b * t * heads);
+    const program = elementwise(
+      'rope_merge',
+      ['dy', 'cos', 'sin'],
+      shape,
+      `
+      let D = uniforms.d;
+      let c = index % D;
+      let h = (index / D) % uniforms.n;
+      let tt = (index / (D * uniforms.n)) % uniforms.t;
+      let bb = index / (D * uniforms.n * uniforms.t);
+      let i = ((bb * uniforms.n + h) * uniforms.t + tt) * D + c; // the element of dy [B, n, T, D]
+      let k = tt * D + c;
+      let hd = D / 2;
+      var back = 0.0;
+      if (c < hd) { back = dy[i + hd] * sin[k + hd]; } else { back = -dy[i - hd] * sin[k - hd]; }
+      result[index] = dy[i] * cos[k] + back;`,
+      't : i32, d : i32, n : i32,',
+    );
+    return run(backend, program, [dy, cos, sin], intUniforms(t, d, heads));
+  },
+});
+
+defineGradient('WhetSplitRope', ['cos', 'sin'], (dy, [cos, sin], attrs) => ({
+  x: () => runKernel<tf.Tensor>('WhetRopeMerge', { dy: dy as tf.Tensor, cos, sin }, attrs),
+}));
+
+/** x [B, T, n·D] or [B·T, n·D] → heads [B, n, T, D] with RoPE applied (cos/sin [T, D]): fusedRope(fusedSplitHeads(x)). */
+export function fusedSplitRope(x: tf.Tensor, b: number, t: number, heads: number, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
+  return runKernel<tf.Tensor4D>('WhetSplitRope', { x, cos, sin }, { b, t, heads, shape: x.shape });
 }
 
 // ---------------------------------------------------------------- attention (flash-style, tiled)

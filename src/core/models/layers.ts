@@ -233,6 +233,12 @@ export function splitHeads(x: tf.Tensor, b: number, t: number, n: number, d: num
   return tf.transpose(tf.reshape(x, [b, t, n, d]), [0, 2, 1, 3]);
 }
 
+/** Splits [B, T, n·D] into heads [B, n, T, D] and applies RoPE (cos/sin [T, D]): applyRope(splitHeads(x)). */
+export function splitHeadsRope(x: tf.Tensor, b: number, t: number, n: number, d: number, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
+  if (fk.fusedKernelsEnabled()) return fk.fusedSplitRope(x, b, t, n, cos, sin); // [fused kernels] one pass
+  return applyRope(splitHeads(x, b, t, n, d), cos, sin);
+}
+
 /**
  * Causal scaled dot-product attention with grouped key/value heads and a key mask (attentionKeys).
  * q [B, H, T, D], k/v [B, K, S, D], keys [B|1, S] → [B, T, H·D].

@@ -4,7 +4,6 @@ import * as tf from '@tensorflow/tfjs';
 import type { ModelConfig } from '../hf-config';
 import type { ModelFamily, LinearModule } from './family';
 import {
-  applyRope,
   attention,
   attentionKeys,
   eachLayer,
@@ -15,6 +14,7 @@ import {
   ropeTables,
   siluGate,
   splitHeads,
+  splitHeadsRope,
   view,
   type LinearContext,
 } from './layers';
@@ -86,12 +86,11 @@ function layer(
   const l = `model.layers.${i}`;
   // attention: RMSNorm → q,k,v → RoPE on q,k → GQA attend → o_proj
   const a = view<tf.Tensor2D>(rmsNorm(x, param(ctx, `${l}.input_layernorm.weight`), c.normEps), [b * t, d]);
-  const q = splitHeads(linear(ctx, `${l}.self_attn.q_proj`, a, false, c.qkvBias), b, t, nh, hd); // [B, H, T, D]
-  let k = splitHeads(linear(ctx, `${l}.self_attn.k_proj`, a, false, c.qkvBias), b, t, nkv, hd); // [B, K, T, D]
+  const q = splitHeadsRope(linear(ctx, `${l}.self_attn.q_proj`, a, false, c.qkvBias), b, t, nh, hd, cos, sin); // [B, H, T, D]
+  let k = splitHeadsRope(linear(ctx, `${l}.self_attn.k_proj`, a, false, c.qkvBias), b, t, nkv, hd, cos, sin); // [B, K, T, D]
   let v = splitHeads(linear(ctx, `${l}.self_attn.v_proj`, a, false, c.qkvBias), b, t, nkv, hd);
-  k = applyRope(k, cos, sin);
   if (opts.cache) [k, v] = opts.cache.append(i, k, v);
-  const y = attention(applyRope(q, cos, sin), k, v, keys, c.dropout.attention, opts); // [B, T, H·D]
+  const y = attention(q, k, v, keys, c.dropout.attention, opts); // [B, T, H·D]
   const o = linear(ctx, `${l}.self_attn.o_proj`, view(y, [b * t, nh * hd]), false, c.oBias);
   x = residual(x, view(o, [b, t, d]));
   // MLP: RMSNorm → down(silu(gate(x)) · up(x))

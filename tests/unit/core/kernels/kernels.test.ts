@@ -16,6 +16,7 @@ import {
   fusedRope,
   fusedSiluGate,
   fusedSplitHeads,
+  fusedSplitRope,
   setFusedKernels,
   withPlainOps,
 } from '../../../../src/core/kernels';
@@ -28,6 +29,7 @@ import {
   ropeTables,
   applyRope,
   splitHeads,
+  splitHeadsRope,
 } from '../../../../src/core/models/layers';
 import { causalLmLoss } from '../../../../src/core/train/loss';
 import { relErr } from '../../../helpers';
@@ -235,6 +237,24 @@ describe('fused kernels match the plain path', () => {
       [randn([2, 3, 5, 8])],
     );
     tf.dispose([cos, sin]);
+  });
+
+  it('heads split with RoPE in one pass (as [B, T, n·D] and [B·T, n·D]), the rotation at each head', async () => {
+    const { cos, sin } = ropeTables(3, 5, 6, 10000);
+    for (const shape of [
+      [2, 5, 18],
+      [10, 18],
+    ])
+      await parity(
+        `splitHeadsRope [${shape}]`,
+        (x) => fusedSplitRope(x, 2, 5, 3, cos, sin),
+        (x) => splitHeadsRope(x, 2, 5, 3, 6, cos, sin),
+        [randn(shape)],
+      );
+    // and the two kernels it replaces, on the same input
+    const x = randn([2, 5, 18]);
+    await close(fusedSplitRope(x, 2, 5, 3, cos, sin), fusedRope(fusedSplitHeads(x, 2, 5, 3), cos, sin), 1e-6, 'split + rope');
+    tf.dispose([cos, sin, x]);
   });
 
   it('attention: causal, with a cache offset and with padding', async () => {
