@@ -57,6 +57,105 @@ export function fusedMergeHeads(x: tf.Tensor4D): tf.Tensor3D {
   return runKernel<tf.Tensor3D>('WhetMergeHeads', { x }, { b, t, heads: n, shape: [b, t, n * d] });
 }
 
+// Several equal parts per row, each split into heads (GPT-2's fused c_attn output [B, T, 3·n·D] into q, k, v):
+// part p of x [B, T, parts·n·D] → [B, n, T, D], one program per part, where a slice and a transpose each ran;
+// the backward merges the parts' gradients into [B, T, parts·n·D] in one program (slices' concat, transposes).
+
+type PartsAttrs = HeadAttrs & { parts: number };
+
+/** Index in x [B, T, parts·n·D] of element (b, h, t, c) of part p. */
+function partIndex(bt: number, p: number, h: number, c: number, parts: number, heads: number, d: number): number {
+  return (bt * parts + p) * heads * d + h * d + c;
+}
+
+defineKernel<PartsAttrs>({
+  name: 'WhetSplitHeadsParts',
+  cpu({ x }, backend, { b, t, heads, parts }) {
+    const xv = f32(backend, x);
+    const d = xv.length / (b * t * heads * parts);
+    const outs: Info[] = [];
+    for (let p = 0; p < parts; p++) {
+      const out = new Float32Array(b * heads * t * d);
+      for (let o = 0; o < out.length; o++) {
+        const c = o % d;
+        const tt = Math.floor(o / d) % t;
+        const bh = Math.floor(o / (d * t));
+        out[o] = xv[partIndex(Math.floor(bh / heads) * t + tt, p, bh % heads, c, parts, heads, d)];
+      }
+      outs.push(backend.makeTensorInfo([b, heads, t, d], 'float32', out));
+    }
+    return outs;
+  },
+  webgpu({ x }, backend, { b, t, heads, parts }) {
+    const d = sizeOf(x.shape) / (b * t * heads * parts);
+    const program = elementwise(
+      'split_heads_part',
+      ['x'],
+      [b, heads, t, d],
+      `
+      let D = uniforms.d;
+      let tt = (index / D) % uniforms.t;
+      let bh = index / (D * uniforms.t);
+      let bt = bh / uniforms.n * uniforms.t + tt;
+      result[index] = x[((bt * uniforms.parts + uniforms.p) * uniforms.n + bh % uniforms.n) * D + index % D];`,
+      't : i32, d : i32, n : i32, parts : i32, p : i32,',
+    );
+    return Array.from({ length: parts }, (_, p) => run(backend, program, [x], intUniforms(t, d, heads, parts, p)));
+  },
+});
+
+defineKernel<PartsAttrs>({
+  name: 'WhetMergeHeadsParts',
+  cpu(inputs, backend, { b, t, heads, parts, shape }) {
+    const dys = Array.from({ length: parts }, (_, p) => f32(backend, inputs[`dy${p}`]));
+    const d = dys[0].length / (b * t * heads);
+    const out = new Float32Array(parts * dys[0].length);
+    for (let p = 0; p < parts; p++)
+      for (let i = 0; i < dys[p].length; i++) {
+        const c = i % d;
+        const tt = Math.floor(i / d) % t;
+        const bh = Math.floor(i / (d * t));
+        out[partIndex(Math.floor(bh / heads) * t + tt, p, bh % heads, c, parts, heads, d)] = dys[p][i];
+      }
+    return backend.makeTensorInfo(shape, 'float32', out);
+  },
+  webgpu(inputs, backend, { b, t, heads, parts, shape }) {
+    const d = sizeOf(shape) / (b * t * heads * parts);
+    const names = Array.from({ length: parts }, (_, p) => `dy${p}`);
+    const pick = names.map((name, p) => `if (p == ${p}) { result[index] = ${name}[i]; }`).join(' else ');
+    const program = elementwise(
+      `merge_heads_parts_${parts}`,
+      names,
+      shape,
+      `
+      let D = uniforms.d;
+      let h = (index / D) % uniforms.n;
+      let p = (index / (D * uniforms.n)) % ${parts};
+      let bt = index / (D * uniforms.n * ${parts});
+      let i = ((bt / uniforms.t * uniforms.n + h) * uniforms.t + bt % uniforms.t) * D + index % D; // in dy_p [B, n, T, D]
+      ${pick}`,
+      't : i32, d : i32, n : i32,',
+    );
+    return run(
+      backend,
+      program,
+      names.map((name) => inputs[name]),
+      intUniforms(t, d, heads),
+    );
+  },
+});
+
+defineGradient('WhetSplitHeadsParts', [], (dys, _s, attrs) => {
+  const parts = dys as tf.Tensor[];
+  const inputs = Object.fromEntries(parts.map((dy, p) => [`dy${p}`, dy]));
+  return { x: () => runKernel<tf.Tensor>('WhetMergeHeadsParts', inputs, attrs) };
+});
+
+/** x [B, T, parts·n·D] or [B·T, parts·n·D] → `parts` tensors [B, n, T, D]: x split along its last axis, then into heads. */
+export function fusedSplitHeadsParts(x: tf.Tensor, b: number, t: number, heads: number, parts: number): tf.Tensor4D[] {
+  return runKernel<tf.Tensor4D[]>('WhetSplitHeadsParts', { x }, { b, t, heads, parts, shape: x.shape });
+}
+
 // ---------------------------------------------------------------- RoPE
 
 const ROPE_WGSL = `

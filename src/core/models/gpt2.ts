@@ -13,7 +13,7 @@ import {
   linear,
   param,
   residual,
-  splitHeads,
+  splitHeadsParts,
   view,
   type LinearContext,
 } from './layers';
@@ -67,12 +67,10 @@ function block(c: ModelConfig, ctx: LinearContext, i: number, x: tf.Tensor3D, [k
   const h = `transformer.h.${i}`;
   // attention: ln_1 → c_attn → split q,k,v → attend → c_proj
   const a = view<tf.Tensor2D>(layerNorm(x, param(ctx, `${h}.ln_1.weight`), param(ctx, `${h}.ln_1.bias`), c.normEps), [b * t, d]);
-  const qkv = view(linear(ctx, `${h}.attn.c_attn`, a, true, true), [b, t, 3 * d]); // [B, T, 3d]
-  const [q, k, v] = tf.split(qkv, 3, 2);
-  let kh = splitHeads(k, b, t, nh, hd); // [B, H, T, D]
-  let vh = splitHeads(v, b, t, nh, hd);
+  const qkv = linear(ctx, `${h}.attn.c_attn`, a, true, true); // [B·T, 3d]
+  let [qh, kh, vh] = splitHeadsParts(qkv, b, t, nh, hd, 3); // [B, H, T, D] each
   if (opts.cache) [kh, vh] = opts.cache.append(i, kh, vh);
-  const y = attention(splitHeads(q, b, t, nh, hd), kh, vh, keys, c.dropout.attention, opts); // [B, T, d]
+  const y = attention(qh, kh, vh, keys, c.dropout.attention, opts); // [B, T, d]
   const proj = linear(ctx, `${h}.attn.c_proj`, view(y, [b * t, d]), true, true);
   x = residual(x, dropout(view(proj, [b, t, d]), c.dropout.residual, opts));
   // MLP: ln_2 → c_fc → gelu_new → c_proj

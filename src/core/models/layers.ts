@@ -233,6 +233,12 @@ export function splitHeads(x: tf.Tensor, b: number, t: number, n: number, d: num
   return tf.transpose(tf.reshape(x, [b, t, n, d]), [0, 2, 1, 3]);
 }
 
+/** Splits [B, T, parts·n·D] along its last axis into `parts` equal tensors, each into heads [B, n, T, D]. */
+export function splitHeadsParts(x: tf.Tensor, b: number, t: number, n: number, d: number, parts: number): tf.Tensor4D[] {
+  if (fk.fusedKernelsEnabled()) return fk.fusedSplitHeadsParts(x, b, t, n, parts); // [fused kernels] one program a part
+  return tf.split(tf.reshape(x, [b, t, parts * n * d]), parts, 2).map((p) => splitHeads(p, b, t, n, d));
+}
+
 /** Splits [B, T, n·D] into heads [B, n, T, D] and applies RoPE (cos/sin [T, D]): applyRope(splitHeads(x)). */
 export function splitHeadsRope(x: tf.Tensor, b: number, t: number, n: number, d: number, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor4D {
   if (fk.fusedKernelsEnabled()) return fk.fusedSplitRope(x, b, t, n, cos, sin); // [fused kernels] one pass

@@ -16,6 +16,7 @@ import {
   fusedRope,
   fusedSiluGate,
   fusedSplitHeads,
+  fusedSplitHeadsParts,
   fusedSplitRope,
   setFusedKernels,
   withPlainOps,
@@ -29,6 +30,7 @@ import {
   ropeTables,
   applyRope,
   splitHeads,
+  splitHeadsParts,
   splitHeadsRope,
 } from '../../../../src/core/models/layers';
 import { causalLmLoss } from '../../../../src/core/train/loss';
@@ -220,6 +222,21 @@ describe('fused kernels match the plain path', () => {
       (x) => splitHeads(x, 2, 5, 3, 7),
       [randn([10, 21])],
     );
+    // GPT-2's c_attn output: q, k, v parts of each row, each split into heads (three outputs, one gradient)
+    for (const shape of [
+      [2, 5, 63],
+      [10, 63],
+    ]) {
+      const r = [randn([2, 3, 5, 7]), randn([2, 3, 5, 7]), randn([2, 3, 5, 7])];
+      const weighted = (parts: tf.Tensor[]) => tf.add(tf.add(tf.mul(parts[0], r[0]), tf.mul(parts[1], r[1])), tf.mul(parts[2], r[2]));
+      await parity(
+        `splitHeadsParts [${shape}]`,
+        (x) => weighted(fusedSplitHeadsParts(x, 2, 5, 3, 3)),
+        (x) => weighted(splitHeadsParts(x, 2, 5, 3, 7, 3)),
+        [randn(shape)],
+      );
+      tf.dispose(r);
+    }
     await parity(
       'mergeHeads',
       (x) => fusedMergeHeads(x as tf.Tensor4D),
