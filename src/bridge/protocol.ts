@@ -1,7 +1,8 @@
 // The one description of what crosses between the page and the two workers: requests, replies and events.
 // DOM-free and type-only on the engine side, so both the page (lib dom) and the workers (lib webworker) compile it.
-import type { ModelConfig } from '../core/hf-config';
+import type { MemoryModelShape } from '../core/memory';
 import type { TrainConfig } from '../core/train/config';
+import type { TrainEvent } from '../core/train/trainer';
 import type { TokenizeStats, TrainMode } from '../core/data/tokenize';
 import type { ColumnMapping, DataFormat, Example } from '../core/data/formats';
 
@@ -40,11 +41,8 @@ export type ModelRequest =
   | { kind: 'files'; label: string; files: File[] }
   | { kind: 'hub'; repo: string; revision?: string };
 
-/** What the UI shows of a model's architecture: the engine's config, less what only the engine needs. */
-export type ModelShape = Pick<
-  ModelConfig,
-  'modelType' | 'vocabSize' | 'hiddenSize' | 'numLayers' | 'numHeads' | 'numKvHeads' | 'headDim' | 'intermediateSize' | 'maxPositions' | 'tieWordEmbeddings'
->;
+/** What the UI shows of a model's architecture: the engine's config, less what only the engine needs (what the memory estimate reads). */
+export type ModelShape = MemoryModelShape;
 
 export interface ModelInfo {
   ref: ModelRef;
@@ -154,28 +152,11 @@ export interface StartRunRequest {
   kfold?: number;
 }
 
+/** A trainer's event (core/train/trainer.ts) as a run reports it: with its run id, a step also with the memory in use. */
+type OfRun<E> = E extends { type: 'step' } ? E & { runId: string; memoryBytes: number } : E & { runId: string };
+
 export type RunEvent =
-  | {
-      type: 'step';
-      runId: string;
-      step: number;
-      totalSteps: number;
-      epoch: number;
-      loss: number;
-      lr: number;
-      gradNorm: number;
-      tokensPerSecond: number;
-      tokensSeen: number;
-      tokenAccuracy: number;
-      elapsedMs: number;
-      etaMs: number;
-      memoryBytes: number;
-    }
-  | { type: 'eval'; runId: string; step: number; valLoss: number; valAccuracy: number; best: boolean }
-  | { type: 'skip'; runId: string; step: number; reason: string; streak: number }
-  | { type: 'rollback'; runId: string; step: number; toStep: number; lrScale: number }
-  | { type: 'early-stop'; runId: string; step: number; bestStep: number; bestValLoss: number }
-  | { type: 'checkpoint'; runId: string; step: number }
+  | OfRun<TrainEvent>
   | {
       type: 'status';
       runId: string;
@@ -256,7 +237,6 @@ export interface WorkerErrorInfo {
 
 export type { DemoDataset } from '../core/demo-datasets';
 export type { DemoResult, DemoSample, DemoNumbers } from '../core/demo';
-import type { TrainEvent } from '../core/train/trainer';
 
 export type DemoPhase = 'load' | 'before' | 'train' | 'after';
 

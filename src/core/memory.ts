@@ -4,7 +4,7 @@
 // so the app's model screen can use it on the main thread.
 import type { ModelConfig } from './hf-config';
 
-/** The fields of a model config the estimate reads (the app's ModelShape has them). */
+/** The fields of a model config the estimate reads; also what the app shows of a model (protocol.ts's ModelShape). */
 export type MemoryModelShape = Pick<
   ModelConfig,
   | 'modelType'

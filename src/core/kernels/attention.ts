@@ -63,9 +63,16 @@ export function fusedMergeHeads(x: tf.Tensor4D): tf.Tensor3D {
 
 type PartsAttrs = HeadAttrs & { parts: number };
 
-/** Index in x [B, T, parts·n·D] of element (b, h, t, c) of part p. */
-function partIndex(bt: number, p: number, h: number, c: number, parts: number, heads: number, d: number): number {
-  return (bt * parts + p) * heads * d + h * d + c;
+/**
+ * Element i of heads [B, n, T, D]: its column c, its position tt, and `row`, the index of element (b, tt, head,
+ * 0) in the rows they are split from, [B, T, parts·n·D] (part p; a plain split: one part).
+ */
+function fromHeads(i: number, d: number, t: number, heads: number, parts = 1, p = 0): { c: number; tt: number; row: number } {
+  const c = i % d;
+  const tt = Math.floor(i / d) % t;
+  const bh = Math.floor(i / (d * t));
+  const bt = Math.floor(bh / heads) * t + tt;
+  return { c, tt, row: ((bt * parts + p) * heads + (bh % heads)) * d };
 }
 
 defineKernel<PartsAttrs>({
@@ -77,10 +84,8 @@ defineKernel<PartsAttrs>({
     for (let p = 0; p < parts; p++) {
       const out = new Float32Array(b * heads * t * d);
       for (let o = 0; o < out.length; o++) {
-        const c = o % d;
-        const tt = Math.floor(o / d) % t;
-        const bh = Math.floor(o / (d * t));
-        out[o] = xv[partIndex(Math.floor(bh / heads) * t + tt, p, bh % heads, c, parts, heads, d)];
+        const { c, row } = fromHeads(o, d, t, heads, parts, p);
+        out[o] = xv[row + c];
       }
       outs.push(backend.makeTensorInfo([b, heads, t, d], 'float32', out));
     }
@@ -112,10 +117,8 @@ defineKernel<PartsAttrs>({
     const out = new Float32Array(parts * dys[0].length);
     for (let p = 0; p < parts; p++)
       for (let i = 0; i < dys[p].length; i++) {
-        const c = i % d;
-        const tt = Math.floor(i / d) % t;
-        const bh = Math.floor(i / (d * t));
-        out[partIndex(Math.floor(bh / heads) * t + tt, p, bh % heads, c, parts, heads, d)] = dys[p][i];
+        const { c, row } = fromHeads(i, d, t, heads, parts, p);
+        out[row + c] = dys[p][i];
       }
     return backend.makeTensorInfo(shape, 'float32', out);
   },
@@ -279,10 +282,7 @@ defineKernel<HeadAttrs>({
     const half = d / 2;
     const out = new Float32Array(xv.length);
     for (let o = 0; o < out.length; o++) {
-      const c = o % d;
-      const tt = Math.floor(o / d) % t;
-      const bh = Math.floor(o / (d * t));
-      const row = ((Math.floor(bh / heads) * t + tt) * heads + (bh % heads)) * d; // head h of row (b, t) in x
+      const { c, tt, row } = fromHeads(o, d, t, heads);
       const k = tt * d + c;
       const rot = c < half ? -xv[row + c + half] : xv[row + c - half];
       out[o] = xv[row + c] * cv[k] + rot * sv[k];
@@ -320,13 +320,11 @@ defineKernel<HeadAttrs>({
     const half = d / 2;
     const out = new Float32Array(g.length);
     for (let i = 0; i < g.length; i++) {
-      const c = i % d;
-      const tt = Math.floor(i / d) % t;
-      const bh = Math.floor(i / (d * t));
+      const { c, tt, row } = fromHeads(i, d, t, heads);
       const k = tt * d + c;
       // as WhetRopeGrad: +dy·sin from i+half (c < half) or −dy·sin from i−half
       const back = c < half ? g[i + half] * sv[k + half] : -g[i - half] * sv[k - half];
-      out[((Math.floor(bh / heads) * t + tt) * heads + (bh % heads)) * d + c] = g[i] * cv[k] + back;
+      out[row + c] = g[i] * cv[k] + back;
     }
     return backend.makeTensorInfo(shape, 'float32', out);
   },
