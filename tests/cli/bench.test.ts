@@ -59,7 +59,7 @@ describe('whetstone bench', () => {
     expect(sum(programs)).toBe(r.json.dispatchesPerStep);
     // one layer's 7 LoRA-targeted linear layers: 14 trained tensors, each updated by both moments' program and
     // the parameter's (clipping on: the bench clips at 1); LoRA's scale inside the matmuls, no program of its own
-    expect(programs.whet_adamw_mv_clip).toBe(14);
+    expect(programs.whet_adamw_moments_clip).toBe(14);
     expect(programs.whet_adamw_p).toBe(14);
     expect(Object.keys(programs).filter((k) => k.includes('scale') && !k.includes('ce_'))).toEqual([]);
     const plain = whetstone(['bench', '--shape', 'smollm2-135m-lora', ...dims, '--steps', '1', '--warmup', '0', '--backend', 'cpu']);

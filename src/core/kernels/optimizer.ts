@@ -152,105 +152,129 @@ export interface AdamWStep {
   maxNorm: number;
 }
 
-type AdamWAttrs = AdamWStep & { n: number };
+type AdamWAttrs = AdamWStep & { n: number; stacked: boolean[] };
 
-// Inputs p{k}, g{k}, mv{k} (the moments stacked [2, ...shape]: m, then v) and the norm when clipping;
-// outputs the new parameters, then the new stacked moments.
+// Per parameter k: inputs p{k}, g{k} and its moments, stacked (mv{k}: [2, ...shape], m then v) or apart (m{k},
+// v{k}), plus the norm when clipping; outputs the new parameters, then each one's new moments in the same form.
 defineKernel<AdamWAttrs>({
   name: 'WhetAdamW',
   cpu(inputs, backend, a) {
-    const { n, beta1, beta2, eps, bc2Sqrt, stepSize, decays, maxNorm } = a;
+    const { n, beta1, beta2, eps, bc2Sqrt, stepSize, decays, maxNorm, stacked } = a;
     const fr = Math.fround;
     let coef = 1;
     if (maxNorm > 0) coef = fr(Math.min(fr(maxNorm / fr(f32(backend, inputs.norm)[0] + 1e-6)), 1));
     const c1 = fr(1 - beta1);
     const c2 = fr(1 - beta2);
     const ps: Info[] = [];
-    const mvs: Info[] = [];
+    const moments: Info[] = [];
     for (let k = 0; k < n; k++) {
       const p = f32(backend, inputs[`p${k}`]);
       const g = f32(backend, inputs[`g${k}`]);
-      const mv = f32(backend, inputs[`mv${k}`]);
       const size = p.length;
+      // m at m[mo + i], v at v[vo + i]: one array (offsets 0 and size) or two
+      const [m, v] = stacked[k]
+        ? [f32(backend, inputs[`mv${k}`]), f32(backend, inputs[`mv${k}`])]
+        : [f32(backend, inputs[`m${k}`]), f32(backend, inputs[`v${k}`])];
+      const vo = stacked[k] ? size : 0;
       const p1 = new Float32Array(size);
-      const mv1 = new Float32Array(2 * size);
+      const m1 = new Float32Array(stacked[k] ? 2 * size : size);
+      const v1 = stacked[k] ? m1 : new Float32Array(size);
       const decay = decays[k];
       for (let i = 0; i < size; i++) {
         const gi = coef === 1 ? g[i] : fr(g[i] * coef);
-        const m1 = (mv1[i] = fr(mv[i] * beta1) + fr(gi * c1));
-        const v1 = (mv1[size + i] = fr(mv[size + i] * beta2) + fr(fr(gi * gi) * c2));
-        const denom = fr(fr(Math.sqrt(v1) / bc2Sqrt) + eps);
+        m1[i] = fr(m[i] * beta1) + fr(gi * c1);
+        v1[vo + i] = fr(v[vo + i] * beta2) + fr(fr(gi * gi) * c2);
+        const denom = fr(fr(Math.sqrt(v1[vo + i]) / bc2Sqrt) + eps);
         const decayed = decay === 1 ? p[i] : fr(p[i] * decay);
-        p1[i] = decayed - fr(fr(m1 / denom) * stepSize);
+        p1[i] = decayed - fr(fr(m1[i] / denom) * stepSize);
       }
-      ps.push(backend.makeTensorInfo(inputs[`p${k}`].shape, 'float32', p1));
-      mvs.push(backend.makeTensorInfo(inputs[`mv${k}`].shape, 'float32', mv1));
+      const shape = inputs[`p${k}`].shape;
+      ps.push(backend.makeTensorInfo(shape, 'float32', p1));
+      if (stacked[k]) moments.push(backend.makeTensorInfo([2, ...shape], 'float32', m1));
+      else moments.push(backend.makeTensorInfo(shape, 'float32', m1), backend.makeTensorInfo(shape, 'float32', v1));
     }
-    return [...ps, ...mvs];
+    return [...ps, ...moments];
   },
   webgpu(inputs, backend, a) {
-    const { n, beta1, beta2, eps, bc2Sqrt, stepSize, decays, maxNorm } = a;
+    const { n, beta1, beta2, eps, bc2Sqrt, stepSize, decays, maxNorm, stacked } = a;
     const clip = maxNorm > 0;
-    const extra = clip ? ['norm'] : [];
     const ps: Info[] = [];
-    const mvs: Info[] = [];
+    const moments: Info[] = [];
     const f = (x: number) => ({ type: 'float32' as const, data: [x] });
-    // Both moments in one program: element index < size of the parameter is m's, the rest v's.
-    const mvProgram = (shape: number[]) =>
+    // New moments of a parameter of `size` elements: element index + base < size is the first moment's, the
+    // rest the second's. Stacked: both at once (base 0, 2·size elements); apart: m (base 0) or v (base size).
+    const momentProgram = (shape: number[]) =>
       elementwise(
-        `adamw_mv${clip ? '_clip' : ''}`,
-        ['g', 'mv', ...extra],
+        `adamw_moments${clip ? '_clip' : ''}`,
+        ['g', 'mom', ...(clip ? ['norm'] : [])],
         shape,
-        `let half = uniforms.size / 2;
-        ${clip ? COEF : ''}
-        let gi = g[index % half]${clip ? ' * coef' : ''};
-        if (index < half) {
-          result[index] = mv[index] * uniforms.beta1 + gi * uniforms.c1;
+        `${clip ? COEF : ''}
+        let gi = g[index % uniforms.n]${clip ? ' * coef' : ''};
+        if (index + uniforms.base < uniforms.n) {
+          result[index] = mom[index] * uniforms.beta1 + gi * uniforms.c1;
         } else {
-          result[index] = mv[index] * uniforms.beta2 + (gi * gi) * uniforms.c2;
+          result[index] = mom[index] * uniforms.beta2 + (gi * gi) * uniforms.c2;
         }`,
-        'beta1 : f32, c1 : f32, beta2 : f32, c2 : f32, maxNorm : f32,',
+        'n : i32, base : i32, beta1 : f32, c1 : f32, beta2 : f32, c2 : f32, maxNorm : f32,',
       );
+    // The new parameter from the new moments: m1[i] and v1[vo + i] (the same tensor when stacked, vo = size).
     const pProgram = (shape: number[]) =>
       elementwise(
         'adamw_p',
-        ['p', 'mv1'],
+        ['p', 'm1', 'v1'],
         shape,
         `
-        let denom = sqrt(mv1[index + uniforms.size]) / uniforms.bc2Sqrt + uniforms.eps;
-        result[index] = p[index] * uniforms.decay - (mv1[index] / denom) * uniforms.stepSize;`,
-        'bc2Sqrt : f32, eps : f32, decay : f32, stepSize : f32,',
+        let denom = sqrt(v1[index + uniforms.vo]) / uniforms.bc2Sqrt + uniforms.eps;
+        result[index] = p[index] * uniforms.decay - (m1[index] / denom) * uniforms.stepSize;`,
+        'vo : i32, bc2Sqrt : f32, eps : f32, decay : f32, stepSize : f32,',
+      );
+    const moment = (g: Info, mom: Info, size: number, base: number) =>
+      run(
+        backend,
+        momentProgram(mom.shape),
+        [g, mom, ...(clip ? [inputs.norm] : [])],
+        [{ type: 'int32', data: [size] }, { type: 'int32', data: [base] }, f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(maxNorm)],
       );
     for (let k = 0; k < n; k++) {
       const p = inputs[`p${k}`];
-      const mv = inputs[`mv${k}`];
-      const mvIns = [inputs[`g${k}`], mv, ...(clip ? [inputs.norm] : [])];
-      const mv1 = run(backend, mvProgram(mv.shape), mvIns, [f(beta1), f(1 - beta1), f(beta2), f(1 - beta2), f(maxNorm)]);
-      ps.push(run(backend, pProgram(p.shape), [p, mv1], [f(bc2Sqrt), f(eps), f(decays[k]), f(stepSize)]));
-      mvs.push(mv1);
+      const g = inputs[`g${k}`];
+      const size = sizeOf(p.shape);
+      const news = stacked[k]
+        ? [moment(g, inputs[`mv${k}`], size, 0)]
+        : [moment(g, inputs[`m${k}`], size, 0), moment(g, inputs[`v${k}`], size, size)];
+      const [m1, v1] = stacked[k] ? [news[0], news[0]] : news;
+      const uniforms = [{ type: 'int32' as const, data: [stacked[k] ? size : 0] }, f(bc2Sqrt), f(eps), f(decays[k]), f(stepSize)];
+      ps.push(run(backend, pProgram(p.shape), [p, m1, v1], uniforms));
+      moments.push(...news);
     }
-    return [...ps, ...mvs];
+    return [...ps, ...moments];
   },
 });
 
 /**
- * One AdamW step over every parameter in one kernel: returns the new parameters and their new moments,
- * stacked [2, ...shape] as `moments` (first, then second; new tensors, in the order given); `norm` (the
- * global gradient norm) with `maxNorm` > 0 clips first.
+ * One AdamW step over every parameter in one kernel: returns the new parameters and their new moments, each
+ * parameter's in the form given ([mv] stacked [2, ...shape], first then second moment, or [m, v]); new
+ * tensors, in the order given. `norm` (the global gradient norm) with `maxNorm` > 0 clips first.
  */
 export function fusedAdamW(
   params: tf.Tensor[],
   grads: tf.Tensor[],
-  moments: tf.Tensor[],
+  moments: tf.Tensor[][],
   step: AdamWStep,
   norm?: tf.Scalar,
-): { params: tf.Tensor[]; moments: tf.Tensor[] } {
+): { params: tf.Tensor[]; moments: tf.Tensor[][] } {
   const n = params.length;
   if (n === 0) return { params: [], moments: [] };
   if (step.maxNorm > 0 && !norm) throw new Error('fusedAdamW: clipping needs the gradient norm');
+  const stacked = moments.map((m) => m.length === 1);
   const inputs: Record<string, tf.Tensor> = {};
-  for (let k = 0; k < n; k++) Object.assign(inputs, { [`p${k}`]: params[k], [`g${k}`]: grads[k], [`mv${k}`]: moments[k] });
+  for (let k = 0; k < n; k++) {
+    Object.assign(inputs, { [`p${k}`]: params[k], [`g${k}`]: grads[k] });
+    if (stacked[k]) inputs[`mv${k}`] = moments[k][0];
+    else Object.assign(inputs, { [`m${k}`]: moments[k][0], [`v${k}`]: moments[k][1] });
+  }
   if (step.maxNorm > 0) inputs.norm = norm!;
-  const out = runKernel<tf.Tensor[]>('WhetAdamW', inputs, { ...step, n });
-  return { params: out.slice(0, n), moments: out.slice(n) };
+  const out = runKernel<tf.Tensor[]>('WhetAdamW', inputs, { ...step, n, stacked });
+  let next = n;
+  return { params: out.slice(0, n), moments: stacked.map((s) => out.slice(next, (next += s ? 1 : 2))) };
 }

@@ -4,6 +4,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { fusedAdamW, fusedClipScale, fusedGlobalNorm, fusedKernelsEnabled } from '../kernels'; // [fused kernels]
 import { ADAMW_GROUP_BYTES } from '../memory';
+import { maxBindingBytes } from '../backend';
 
 export interface AdamWOptions {
   beta1: number;
@@ -66,49 +67,65 @@ export function byteGroups<T>(items: T[], bytes: (item: T) => number, limit: num
   return groups;
 }
 
+/**
+ * A parameter's two moments: stacked as one tensor [2, ...shape], the first (m) then the second (v), so that the
+ * fused update writes both in one WebGPU program (a program has one output); or, where that tensor would not fit
+ * one storage-buffer binding (maxBindingBytes; a parameter itself is sized to fit one), apart.
+ */
+export type Moments = [mv: tf.Variable] | [m: tf.Variable, v: tf.Variable];
+
+/** Whether the moments of a parameter of `size` elements are kept stacked (see Moments). */
+function stackable(size: number): boolean {
+  const limit = maxBindingBytes();
+  return limit === null || 2 * 4 * size <= limit;
+}
+
 export class AdamW {
   readonly options: AdamWOptions;
   step = 0;
-  /**
-   * Both moments of each parameter, by its name, stacked as [2, ...shape]: the first (m), then the second (v).
-   * One tensor, so that the fused update writes both in one WebGPU program (a program has one output).
-   */
-  readonly moments = new Map<string, tf.Variable>();
+  /** Each parameter's moments, by its name. */
+  readonly moments = new Map<string, Moments>();
 
   constructor(options: Partial<AdamWOptions> = {}) {
     this.options = { ...ADAMW_DEFAULTS, ...options };
   }
 
-  /** The first and second moments as separate new tensors by name (what a state file holds); the caller disposes them. */
+  /**
+   * The first and second moments as separate new tensors by name (what a state file holds, what a roll-back
+   * restores with load); the caller disposes them.
+   */
   split(): { m: Map<string, tf.Tensor>; v: Map<string, tf.Tensor> } {
     const m = new Map<string, tf.Tensor>();
     const v = new Map<string, tf.Tensor>();
-    for (const [name, mv] of this.moments) {
-      const [a, b] = tf.unstack(mv);
+    for (const [name, mo] of this.moments) {
+      const [a, b] = mo.length === 1 ? tf.unstack(mo[0]) : [mo[0].clone(), mo[1].clone()];
       m.set(name, a);
       v.set(name, b);
     }
     return { m, v };
   }
 
-  /** Sets the moments of the parameters named in `m` (and `v`: the same names and shapes), copying them. */
+  /**
+   * Sets the moments to those given by name in `m` and `v` (the same names and shapes), copying them; the
+   * moments of other parameters are dropped (they start again from zeros), as in the state they come from.
+   */
   load(m: Map<string, tf.Tensor>, v: Map<string, tf.Tensor>): void {
+    this.dispose();
     for (const [name, a] of m) {
       const b = v.get(name);
       if (!b) throw new Error(`AdamW: a first moment for ${name} but no second`);
-      this.moments.get(name)?.dispose();
-      this.moments.set(name, variableOf(tf.stack([a, b])));
+      this.moments.set(name, stackable(a.size) ? [variableOf(tf.stack([a, b]))] : [variableOf(a.clone()), variableOf(b.clone())]);
     }
   }
 
-  /** The stacked moments of parameter `name` (zeros on its first update). */
-  #momentsOf(name: string, p: tf.Tensor): tf.Variable {
-    let mv = this.moments.get(name);
-    if (!mv) {
-      mv = variableOf(tf.zeros([2, ...p.shape]));
-      this.moments.set(name, mv);
+  /** The moments of parameter `name` (zeros on its first update). */
+  #momentsOf(name: string, p: tf.Tensor): Moments {
+    let mo = this.moments.get(name);
+    if (!mo) {
+      mo = stackable(p.size) ? [variableOf(tf.zeros([2, ...p.shape]))] : [variableOf(tf.zerosLike(p)), variableOf(tf.zerosLike(p))];
+      this.moments.set(name, mo);
     }
-    return mv;
+    return mo;
   }
 
   /** One update of every named parameter with its gradient, at learning rate `lr`. */
@@ -122,20 +139,20 @@ export class AdamW {
     for (const [name, p] of params) {
       const g = grads.get(name);
       if (!g) continue;
-      const mv = this.#momentsOf(name, p);
+      const mo = this.#momentsOf(name, p);
       const decay = this.#decay(name, lr);
-      const [mv1, p1] = tf.tidy(() => {
-        const [m, v] = tf.unstack(mv);
+      const [p1, ...mo1] = tf.tidy(() => {
+        const [m, v] = mo.length === 1 ? tf.unstack(mo[0]) : mo;
         const m1 = tf.add(tf.mul(m, beta1), tf.mul(g, 1 - beta1));
         const v1 = tf.add(tf.mul(v, beta2), tf.mul(tf.square(g), 1 - beta2));
         const denom = tf.add(tf.div(tf.sqrt(v1), bc2Sqrt), eps);
         const decayed = decay === 1 ? p : tf.mul(p, decay);
-        return [tf.stack([m1, v1]), tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize))];
+        const p1 = tf.sub(decayed, tf.mul(tf.div(m1, denom), stepSize));
+        return mo.length === 1 ? [p1, tf.stack([m1, v1])] : [p1, m1, v1];
       });
-      mv.assign(mv1);
       p.assign(p1);
-      mv1.dispose();
-      p1.dispose();
+      mo.forEach((t, i) => t.assign(mo1[i]));
+      tf.dispose([p1, ...mo1]);
     }
   }
 
@@ -200,14 +217,14 @@ export class AdamW {
       );
       group.forEach((n, i) => {
         params.get(n)!.assign(out.params[i]);
-        this.moments.get(n)!.assign(out.moments[i]);
+        this.moments.get(n)!.forEach((t, j) => t.assign(out.moments[i][j]));
       });
-      tf.dispose([...out.params, ...out.moments]);
+      tf.dispose([...out.params, ...out.moments.flat()]);
     }
   }
 
   dispose(): void {
-    for (const t of this.moments.values()) t.dispose();
+    for (const mo of this.moments.values()) tf.dispose(mo);
     this.moments.clear();
   }
 }

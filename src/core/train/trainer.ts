@@ -84,8 +84,9 @@ export interface TrainerOptions {
 interface Snapshot {
   step: number;
   weights: Map<string, tf.Tensor>;
-  /** AdamW's stacked moments. */
-  moments: Map<string, tf.Tensor>;
+  /** AdamW's moments (AdamW.split). */
+  m: Map<string, tf.Tensor>;
+  v: Map<string, tf.Tensor>;
   optimizerStep: number;
   state: TrainerState;
 }
@@ -208,7 +209,7 @@ export class Trainer {
     this.#lastGood = {
       step: this.state.step,
       weights: cloneMap(this.trainables),
-      moments: cloneMap(this.optimizer.moments),
+      ...this.optimizer.split(),
       optimizerStep: this.optimizer.step,
       state: { ...this.state, rngState: this.#rng.state() },
     };
@@ -216,14 +217,14 @@ export class Trainer {
 
   #dropSnapshot(): void {
     if (!this.#lastGood) return;
-    tf.dispose([...this.#lastGood.weights.values(), ...this.#lastGood.moments.values()]);
+    tf.dispose([...this.#lastGood.weights.values(), ...this.#lastGood.m.values(), ...this.#lastGood.v.values()]);
     this.#lastGood = null;
   }
 
   #rollBack(): void {
     const snap = this.#lastGood!;
     for (const [name, t] of snap.weights) this.trainables.get(name)!.assign(t);
-    for (const [name, t] of snap.moments) this.optimizer.moments.get(name)?.assign(t);
+    this.optimizer.load(snap.m, snap.v);
     this.optimizer.step = snap.optimizerStep;
     const lrScale = this.state.lrScale / 2;
     const fromStep = this.state.step;

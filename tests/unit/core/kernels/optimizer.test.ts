@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs';
 import { setFusedKernels } from '../../../../src/core/kernels';
 import { AdamW, byteGroups, clipByGlobalNorm, globalNorm } from '../../../../src/core/train/adamw';
 import { ADAMW_GROUP_BYTES } from '../../../../src/core/memory';
+import { setMaxBindingBytes } from '../../../../src/core/backend';
 import { relErr } from '../../../helpers';
 
 const SHAPES = [[97, 131], [37], [5, 3], [1], [64, 9], [129], [7, 7, 3], [300], [2, 11], [13]];
@@ -21,7 +22,10 @@ function withFused<T>(on: boolean, f: () => T): T {
   }
 }
 
-afterEach(() => setFusedKernels(true));
+afterEach(() => {
+  setFusedKernels(true);
+  setMaxBindingBytes(null);
+});
 
 async function expectClose(a: tf.Tensor, b: tf.Tensor, tol: number, what: string) {
   expect(a.shape, what).toEqual(b.shape);
@@ -45,13 +49,16 @@ describe('fused optimizer kernels match the plain path', () => {
 
   // With two 2.2 MB tensors the fused update runs in three groups of ≤ 4 MiB (ADAMW_GROUP_BYTES), clipping
   // by the one global norm in each.
-  for (const [clip, shapes] of [
+  // Under a 64 KiB binding limit, a parameter whose moments stacked would not fit one binding keeps them apart.
+  for (const [clip, shapes, limit] of [
     [0, SHAPES],
     [0.3, SHAPES],
     [0.3, [...SHAPES.slice(0, 3), [700, 800], ...SHAPES.slice(3), [800, 700]]],
-  ] as [number, number[][]][]) {
-    it(`three AdamW steps (weight decay, clip ${clip || 'off'}${shapes.length > SHAPES.length ? ', in groups' : ''})`, async () => {
+    [0.3, SHAPES, 64 * 1024],
+  ] as [number, number[][], number?][]) {
+    it(`three AdamW steps (weight decay, clip ${clip || 'off'}${shapes.length > SHAPES.length ? ', in groups' : ''}${limit ? ', under a 64 KiB binding limit' : ''})`, async () => {
       const SHAPES = shapes;
+      setMaxBindingBytes(limit ?? null);
       const init = SHAPES.map((s) => randn(s));
       const make = () => new Map(init.map((t, i) => [`p${i}`, tf.variable(t.clone(), true)]));
       const pf = make();
@@ -72,17 +79,22 @@ describe('fused optimizer kernels match the plain path', () => {
           withFused(false, () => op.apply(pp, grads, lr));
         }
         tf.dispose([...grads.values()]);
+        const [momentsF, momentsP] = [of.split(), op.split()];
         for (const [i, name] of [...pf.keys()].entries()) {
           await expectClose(pf.get(name)!, pp.get(name)!, 1e-5, `${name} step ${step}`);
           // The update itself (not hidden by the size of the weights).
           const [df, dp] = [tf.sub(pf.get(name)!, init[i]), tf.sub(pp.get(name)!, init[i])];
           await expectClose(df, dp, 1e-4, `${name} update, step ${step}`);
           tf.dispose([df, dp]);
-          const [mvf, mvp] = [tf.unstack(of.moments.get(name)!), tf.unstack(op.moments.get(name)!)];
-          await expectClose(mvf[0], mvp[0], 1e-5, `m ${name} step ${step}`);
-          await expectClose(mvf[1], mvp[1], 1e-5, `v ${name} step ${step}`);
-          tf.dispose([...mvf, ...mvp]);
+          await expectClose(momentsF.m.get(name)!, momentsP.m.get(name)!, 1e-5, `m ${name} step ${step}`);
+          await expectClose(momentsF.v.get(name)!, momentsP.v.get(name)!, 1e-5, `v ${name} step ${step}`);
         }
+        tf.dispose([momentsF, momentsP].flatMap((x) => [...x.m.values(), ...x.v.values()]));
+      }
+      if (limit) {
+        // the [97, 131] parameter's stacked moments (101,656 bytes) would not fit a 64 KiB binding: kept apart
+        expect([of, op].map((o) => o.moments.get('p0')!.length)).toEqual([2, 2]);
+        expect(of.moments.get('p1')!.length).toBe(1);
       }
       expect(of.step).toBe(3);
       of.dispose();
