@@ -2,8 +2,8 @@
 // 1 / (1 − rate), when hash((offset + i) ^ hash(seed)) >> 8 ≥ ⌈rate · 2²⁴⌉ (hash: Chris Wellons' 32-bit
 // "lowbias32" mixer; integer arithmetic only, so both backends draw the same masks). Indices past 2³² (the
 // flash attention kernel's [B, H, T, S] probabilities, never stored, can have more) hash their low 32 bits
-// with a key that also mixes in the high bits, so that masks do not repeat every 2³² elements. Nothing is stored for
-// the backward: dropout is linear, its gradient is the same op on dy with the same seed. A slice of a
+// with a key that also mixes in the high bits, so that masks do not repeat every 2³² elements. Nothing is
+// stored for the backward: dropout is linear, its gradient is the same op on dy with the same seed. A slice of a
 // batch-major tensor passed with the index of its first element as `offset` gets exactly those rows of the
 // whole tensor's mask: checkpointed blocks run a slice of the batch at a time (models/recompute.ts) with the
 // masks the whole batch would draw.
@@ -83,9 +83,11 @@ export const DROP_WGSL = `
     x = x ^ (x >> 16u);
     return x;
   }
-  // The factor of whole-tensor index hi · 2³² + lo (keyOf in dropout.ts).
+  // The factor of whole-tensor index hi · 2³² + lo (keyOf in dropout.ts). A branch, not select(), which
+  // would hash the high word for every element (the attention kernels call this per probability).
   fn dropFactorOf(hi : u32, lo : u32) -> f32 {
-    let key = select(mix(uniforms.dropKey ^ mix(hi)), uniforms.dropKey, hi == 0u);
+    var key = uniforms.dropKey;
+    if (hi != 0u) { key = mix(key ^ mix(hi)); }
     let h = mix(lo ^ key);
     return select(0.0, uniforms.dropScale, (h >> 8u) >= uniforms.dropThreshold);
   }
