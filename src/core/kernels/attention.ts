@@ -21,46 +21,13 @@ type Info = tf.TensorInfo;
 
 // ---------------------------------------------------------------- heads
 
-/** [B, T, n·D] → [B, n, T, D] (split) or back (merge), through the backend's Transpose. */
-function swapHeads(backendName: BackendName, backend: unknown, x: Info, heads: number, split: boolean): Info {
-  if (split) {
-    const [b, t, nd] = x.shape;
-    return callKernel(backendName, backend, 'Transpose', { x: reshaped(x, [b, t, heads, nd / heads]) }, { perm: [0, 2, 1, 3] });
-  }
-  const [b, n, t, d] = x.shape;
-  return reshaped(callKernel(backendName, backend, 'Transpose', { x }, { perm: [0, 2, 1, 3] }), [b, t, n * d]);
-}
+// Rows split into heads, [B, T, n·D] → [B, n, T, D], in one or several equal parts per row (GPT-2's fused c_attn
+// output [B, T, 3·n·D] into q, k, v): part p of x [B, T, parts·n·D] → [B, n, T, D], one program per part, where
+// a slice and a transpose each ran; the backward merges the parts' gradients into [B, T, parts·n·D] in one
+// program (slices' concat, transposes).
 
-/** b, t, heads; `shape`: the shape of the un-split side ([B, T, n·D] or [B·T, n·D]). */
+/** b, t, heads; `shape`: the shape of the un-split side ([B, T, n·D] or [B·T, n·D]; with parts, parts·n·D). */
 type HeadAttrs = { b: number; t: number; heads: number; shape: number[] };
-defineComposite<HeadAttrs>('WhetSplitHeads', ({ x }, backend, { b, t, heads }, name) =>
-  swapHeads(name, backend, reshaped(x, [b, t, sizeOf(x.shape) / (b * t)]), heads, true),
-);
-defineComposite<HeadAttrs>('WhetMergeHeads', ({ x }, backend, { heads, shape }, name) =>
-  reshaped(swapHeads(name, backend, x, heads, false), shape),
-);
-defineGradient('WhetSplitHeads', [], (dy, _s, attrs) => ({
-  x: () => runKernel<tf.Tensor>('WhetMergeHeads', { x: dy as tf.Tensor }, attrs),
-}));
-defineGradient('WhetMergeHeads', [], (dy, _s, attrs) => ({
-  x: () => runKernel<tf.Tensor>('WhetSplitHeads', { x: dy as tf.Tensor }, attrs),
-}));
-
-/** x [B, T, n·D] or [B·T, n·D] → [B, n, T, D]. */
-export function fusedSplitHeads(x: tf.Tensor, b: number, t: number, heads: number): tf.Tensor4D {
-  return runKernel<tf.Tensor4D>('WhetSplitHeads', { x }, { b, t, heads, shape: x.shape });
-}
-
-/** [B, n, T, D] → [B, T, n·D]. */
-export function fusedMergeHeads(x: tf.Tensor4D): tf.Tensor3D {
-  const [b, n, t, d] = x.shape;
-  return runKernel<tf.Tensor3D>('WhetMergeHeads', { x }, { b, t, heads: n, shape: [b, t, n * d] });
-}
-
-// Several equal parts per row, each split into heads (GPT-2's fused c_attn output [B, T, 3·n·D] into q, k, v):
-// part p of x [B, T, parts·n·D] → [B, n, T, D], one program per part, where a slice and a transpose each ran;
-// the backward merges the parts' gradients into [B, T, parts·n·D] in one program (slices' concat, transposes).
-
 type PartsAttrs = HeadAttrs & { parts: number };
 
 /**
@@ -149,10 +116,15 @@ defineKernel<PartsAttrs>({
 });
 
 defineGradient('WhetSplitHeadsParts', [], (dys, _s, attrs) => {
-  const parts = dys as tf.Tensor[];
+  const parts = Array.isArray(dys) ? dys : [dys]; // tfjs passes one output's gradient bare
   const inputs = Object.fromEntries(parts.map((dy, p) => [`dy${p}`, dy]));
   return { x: () => runKernel<tf.Tensor>('WhetMergeHeadsParts', inputs, attrs) };
 });
+
+/** x [B, T, n·D] or [B·T, n·D] → [B, n, T, D]. */
+export function fusedSplitHeads(x: tf.Tensor, b: number, t: number, heads: number): tf.Tensor4D {
+  return fusedSplitHeadsParts(x, b, t, heads, 1)[0];
+}
 
 /** x [B, T, parts·n·D] or [B·T, parts·n·D] → `parts` tensors [B, n, T, D]: x split along its last axis, then into heads. */
 export function fusedSplitHeadsParts(x: tf.Tensor, b: number, t: number, heads: number, parts: number): tf.Tensor4D[] {

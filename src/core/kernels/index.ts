@@ -11,7 +11,7 @@ export { fusedGeluNew, fusedBiasGeluNew, fusedSiluGate, fusedBiasAdd } from './a
 export { fusedLinear } from './linear';
 export { packF16, unpackF16, packWeight, unpackWeight, isPacked, gatherPacked, type PackedWeight, type PackedFormat } from './f16';
 export { packInt8, unpackInt8 } from './int8';
-export { fusedSplitHeads, fusedSplitHeadsParts, fusedMergeHeads, fusedRope, fusedSplitRope, fusedAttention } from './attention';
+export { fusedSplitHeads, fusedSplitHeadsParts, fusedRope, fusedSplitRope, fusedAttention } from './attention';
 export { fusedView, fusedResidualAdd } from './views';
 export { fusedCausalLmLoss, fusedHeadChunkLossGrad, fusedHeadChunkStats } from './cross-entropy';
 export { hashDropout, randomDropoutSeed } from './dropout';

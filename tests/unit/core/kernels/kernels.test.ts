@@ -11,7 +11,6 @@ import {
   fusedGeluNew,
   fusedLayerNorm,
   fusedLinear,
-  fusedMergeHeads,
   fusedRmsNorm,
   fusedRope,
   fusedSiluGate,
@@ -237,12 +236,6 @@ describe('fused kernels match the plain path', () => {
       );
       tf.dispose(r);
     }
-    await parity(
-      'mergeHeads',
-      (x) => fusedMergeHeads(x as tf.Tensor4D),
-      (x) => tf.reshape(tf.transpose(x, [0, 2, 1, 3]), [2, 5, 21]),
-      [randn([2, 3, 5, 7])],
-    );
   });
 
   it('RoPE', async () => {
