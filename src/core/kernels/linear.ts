@@ -1,13 +1,14 @@
-// A linear layer as one kernel: x W (+ b) through tfjs's fused matmul (the bias added in the same program),
-// plus the LoRA branch (dropout(x) Aᵀ · s) Bᵀ added as the "bias" of a second fused matmul. The backward
-// returns dx, dW (only when W trains), db, dA, dB from one kernel. Only x is kept for it: LoRA dropout's
+// A linear layer as one kernel: x W (+ b) through matmul.ts (the bias added in the same program), plus the
+// LoRA branch s · (dropout(x) Aᵀ) Bᵀ added by the same program's low-rank epilogue once the rank-r `down` is
+// formed (two programs, not three). The backward returns dx (dy W + dDown A, again one program without LoRA
+// dropout), dW (only when W trains), db, dA, dB from one kernel. Only x is kept for it: LoRA dropout's
 // hashed mask (dropout.ts) is drawn again from its seed, so dropout(x) is never stored. x [N, in]; W [in, out]
 // (GPT-2 Conv1D) or [out, in] (HF Linear); A [r, in]; B [out, r].
 import * as tf from '@tensorflow/tfjs';
 import { f32 } from './backend-util';
 import { columnSumJs, columnSumWebGpu } from './activations';
 import { isPacked, type PackedFormat, type PackedWeight } from './f16';
-import { matMulInfo } from './matmul';
+import { matMulInfo, type LowRank } from './matmul';
 import { dropoutInfo, type DropoutAttrs } from './dropout';
 import {
   allVariables,
@@ -49,8 +50,9 @@ function packedOf(a: LinearAttrs): Packed | undefined {
 }
 
 /**
- * alpha · op(a) op(b) (+ bias) through matmul.ts's matMulInfo (tiled on webgpu, a packed `b` read in place or
- * decoded). `bias` is a [out] vector or a full [N, out] matrix (the LoRA sum).
+ * alpha · op(a) op(b) (+ bias) (+ lowRank) through matmul.ts's matMulInfo (tiled on webgpu, a packed `b` read
+ * in place or decoded). `bias` is a [out] vector or a full [N, out] matrix; `lowRank` a LoRA branch's
+ * up-projection, added in the same program.
  */
 function matmul(
   name: BackendName,
@@ -62,6 +64,7 @@ function matmul(
   bias?: Info,
   packedB?: Packed,
   alpha = 1,
+  lowRank?: LowRank,
 ): Info {
   const bound = bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {};
   return matMulInfo(name, backend, a, b, {
@@ -70,6 +73,7 @@ function matmul(
     alpha,
     packedShapeB: packedB?.shape,
     packedFormatB: packedB?.format,
+    lowRank,
     ...bound,
   });
 }
@@ -82,12 +86,13 @@ function columnSum(name: BackendName, backend: Backend, x: Info): Info {
 
 function forward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs, name: BackendName): Info {
   const { x, bias, loraA, loraB } = inputs;
-  const y = matmul(name, backend, x, inputs.w, false, !a.conv1d, a.hasBias ? bias : undefined, packedOf(a));
-  if (!loraA) return y;
+  const base = (lowRank?: LowRank) =>
+    matmul(name, backend, x, inputs.w, false, !a.conv1d, a.hasBias ? bias : undefined, packedOf(a), 1, lowRank);
+  if (!loraA) return base();
   const xl = a.dropout ? dropoutInfo(name, backend, x, a.dropout) : x; // the branch's input
   const down = matmul(name, backend, xl, loraA, false, true); // [N, r]
-  const out = matmul(name, backend, down, loraB, false, true, y, undefined, a.scale); // scale · down Bᵀ + y
-  disposeInfos(backend, y, down);
+  const out = base({ l: down, r: loraB, transposeR: true, alpha: a.scale }); // x W (+ b) + scale · down Bᵀ
+  disposeInfos(backend, down);
   if (xl !== x) disposeInfos(backend, xl);
   return out;
 }
@@ -96,28 +101,26 @@ function backward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs
   const { dy, x, loraA, loraB } = inputs;
   const dW = () => (a.conv1d ? matmul(name, backend, x, dy, true, false) : matmul(name, backend, dy, x, true, false));
   if (a.onlyW) return [dW()];
-  let dx = matmul(name, backend, dy, inputs.w, false, a.conv1d, undefined, packedOf(a)); // [N, in]
+  const baseDx = (lowRank?: LowRank) => matmul(name, backend, dy, inputs.w, false, a.conv1d, undefined, packedOf(a), 1, lowRank); // [N, in]
   const outs: Info[] = [];
   if (a.needW) outs.push(dW());
   if (a.hasBias) outs.push(columnSum(name, backend, dy));
-  if (loraA) {
-    const xl = a.dropout ? dropoutInfo(name, backend, x, a.dropout) : x; // the forward's mask, drawn again
-    const down = matmul(name, backend, xl, loraA, false, true); // [N, r]
-    const dB = matmul(name, backend, dy, down, true, false, undefined, undefined, a.scale); // scale · dyᵀ down [out, r]
-    const dDownS = matmul(name, backend, dy, loraB, false, false, undefined, undefined, a.scale); // scale · dy B [N, r]
-    const dA = matmul(name, backend, dDownS, xl, true, false); // [r, in]
-    let dxTotal: Info;
-    if (a.dropout) {
-      // dx + dropout(dDownS A): the mask (and scale) of the forward on the branch's input gradient
-      const dxl = matmul(name, backend, dDownS, loraA, false, false); // [N, in]
-      dxTotal = dropoutInfo(name, backend, dxl, a.dropout, dx);
-      disposeInfos(backend, dxl, xl);
-    } else dxTotal = matmul(name, backend, dDownS, loraA, false, false, dx); // dDownS A + dx
-    disposeInfos(backend, down, dDownS, dx);
-    dx = dxTotal;
-    outs.push(dA, dB);
-  }
-  return [dx, ...outs];
+  if (!loraA) return [baseDx(), ...outs];
+  const xl = a.dropout ? dropoutInfo(name, backend, x, a.dropout) : x; // the forward's mask, drawn again
+  const down = matmul(name, backend, xl, loraA, false, true); // [N, r]
+  const dB = matmul(name, backend, dy, down, true, false, undefined, undefined, a.scale); // scale · dyᵀ down [out, r]
+  const dDownS = matmul(name, backend, dy, loraB, false, false, undefined, undefined, a.scale); // scale · dy B [N, r]
+  const dA = matmul(name, backend, dDownS, xl, true, false); // [r, in]
+  let dx: Info;
+  if (a.dropout) {
+    // dy W + dropout(dDownS A): the mask (and scale) of the forward on the branch's input gradient
+    const dxl = matmul(name, backend, dDownS, loraA, false, false); // [N, in]
+    const dxBase = baseDx();
+    dx = dropoutInfo(name, backend, dxl, a.dropout, dxBase);
+    disposeInfos(backend, dxl, xl, dxBase);
+  } else dx = baseDx({ l: dDownS, r: loraA, transposeR: false, alpha: 1 }); // dy W + dDownS A
+  disposeInfos(backend, down, dDownS);
+  return [dx, ...outs, dA, dB];
 }
 
 defineComposite<LinearAttrs>('WhetLinear', forward);

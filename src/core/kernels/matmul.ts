@@ -36,6 +36,19 @@ export interface MatMulOptions {
   packedShapeB?: number[];
   /** How B is packed (default f16). */
   packedFormatB?: PackedFormat;
+  /** A low-rank product added last (LoRA's branch in the same program as the base layer's product). */
+  lowRank?: LowRank;
+}
+
+/**
+ * + alpha · L op(R) for L [M, r] and R [r, N] (or [N, r] with transposeR), r small (a LoRA rank): added in
+ * the epilogue, element by element, on 2D products only.
+ */
+export interface LowRank {
+  l: Info;
+  r: Info;
+  transposeR: boolean;
+  alpha: number;
 }
 
 /** A tile shape: a WX×WY grid of threads, each computing 4×4 outputs, stepping TK along the inner dimension. */
@@ -65,6 +78,14 @@ interface Spec extends Tiling {
   addend: boolean;
   /** B is packed (scalar loads through halfB / int8At): its format, or null. */
   packedB: PackedFormat | null;
+  /** The low-rank epilogue: 0 none, 1 R [r, N], 2 R [N, r]. */
+  lowRank: LowRankKind;
+}
+
+type LowRankKind = 0 | 1 | 2;
+
+function lowRankKind(o: MatMulOptions): LowRankKind {
+  return o.lowRank ? (o.lowRank.transposeR ? 2 : 1) : 0;
 }
 
 /** What tfjs-backend-webgpu also reads: per-input vec widths, the output's, and a 3D dispatch layout. */
@@ -110,7 +131,7 @@ function shaderKey(s: Spec): string {
   const f = (b: boolean) => (b ? 1 : 0);
   return (
     `whet_mm_${s.wx}x${s.wy}x${s.tk}_t${f(s.tA)}${f(s.tB)}_v${f(s.vecA)}${f(s.vecB)}${f(s.vecC)}` +
-    `_fit${f(s.fitM)}${f(s.fitN)}${f(s.fitK)}_e${f(s.bias)}${f(s.addend)}_p${s.packedB ?? 0}`
+    `_fit${f(s.fitM)}${f(s.fitN)}${f(s.fitK)}_e${f(s.bias)}${f(s.addend)}_p${s.packedB ?? 0}_l${s.lowRank}`
   );
 }
 
@@ -215,8 +236,17 @@ function packedBWgsl(packed: PackedFormat | null): string {
   return packed === 'int8' ? int8DecodeWgsl('B') : '';
 }
 
-/** Uniforms every matmul program declares; bCols / bWords locate an int8 B's scales (0 otherwise). */
-const UNIFORMS = 'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32, bCols : i32, bWords : i32, alpha : f32,';
+/**
+ * Uniforms every matmul program declares; bCols / bWords locate an int8 B's scales, rank and lowAlpha the
+ * low-rank epilogue (0 where unused).
+ */
+const UNIFORMS =
+  'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32, bCols : i32, bWords : i32, alpha : f32, rank : i32, lowAlpha : f32,';
+
+/** Index into the low-rank epilogue's R of element (c, n) of op(R) (R [r, N], or [N, r] for kind 2). */
+function lowRAt(kind: LowRankKind, c: string, n: string): string {
+  return kind === 2 ? `lowR[(${n}) * uniforms.rank + ${c}]` : `lowR[${c} * uniforms.nDim + ${n}]`;
+}
 
 function loadB(s: Spec): string {
   const wg = s.wx * s.wy;
@@ -303,15 +333,17 @@ function store(s: Spec, i: number): string {
   const row = `let gm${i} = rowBase + ${i};`;
   const guardM = s.fitM ? '' : `if (gm${i} < uniforms.mDim) `;
   const add = s.addend ? (s.vecC ? ` + addend[(offD + gm${i} * uniforms.nDim + colBase) / 4]` : '') : '';
+  const low = s.lowRank ? ` + low${i} * uniforms.lowAlpha` : '';
   if (s.vecC) {
     const guardN = s.fitN ? '' : 'if (colBase < uniforms.nDim) ';
-    return `${row}\n    ${guardM}{ ${guardN}{ result[(offC + gm${i} * uniforms.nDim + colBase) / 4] = acc${i} * uniforms.alpha${s.bias ? ' + bv' : ''}${add}; } }`;
+    return `${row}\n    ${guardM}{ ${guardN}{ result[(offC + gm${i} * uniforms.nDim + colBase) / 4] = acc${i} * uniforms.alpha${s.bias ? ' + bv' : ''}${add}${low}; } }`;
   }
   let cols = '';
   for (let j = 0; j < 4; j++) {
     const terms = [`acc${i}[${j}] * uniforms.alpha`];
     if (s.bias) terms.push(`bv[${j}]`);
     if (s.addend) terms.push(`addend[offD + gm${i} * uniforms.nDim + colBase + ${j}]`);
+    if (s.lowRank) terms.push(`low${i}[${j}] * uniforms.lowAlpha`);
     const guardN = s.fitN ? '' : `if (colBase + ${j} < uniforms.nDim) `;
     cols += `\n      ${guardN}{ result[offC + gm${i} * uniforms.nDim + colBase + ${j}] = ${terms.join(' + ')}; }`;
   }
@@ -344,6 +376,20 @@ function userCode(s: Spec): string {
       ? `var bv = vec4<f32>(0.0);\n    if (colBase < uniforms.nDim) { bv = bias[colBase / 4]; }`
       : `var bv = vec4<f32>(0.0);\n    for (var j = 0; j < 4; j++) { if (colBase + j < uniforms.nDim) { bv[j] = bias[colBase + j]; } }`;
   }
+  // The low-rank epilogue: low_i[j] = Σ_c L[row i, c] · op(R)[c, col j] for the thread's 4×4 block.
+  const lowSum = s.lowRank
+    ? `${[0, 1, 2, 3].map((i) => `var low${i} = vec4<f32>(0.0);`).join(' ')}
+    for (var c = 0; c < uniforms.rank; c = c + 1) {
+      var rv = vec4<f32>(0.0);
+      for (var j = 0; j < 4; j++) { if (colBase + j < uniforms.nDim) { rv[j] = ${lowRAt(s.lowRank, 'c', 'colBase + j')}; } }
+      ${[0, 1, 2, 3]
+        .map(
+          (i) =>
+            `if (rowBase + ${i} < uniforms.mDim) { low${i} = fma(vec4<f32>(lowL[(rowBase + ${i}) * uniforms.rank + c]), rv, low${i}); }`,
+        )
+        .join('\n      ')}
+    }`
+    : '';
   return `${packedBWgsl(s.packedB)}
   const TM4 : i32 = ${tm / 4};
   const TN4 : i32 = ${tn / 4};
@@ -373,12 +419,14 @@ function userCode(s: Spec): string {
     let rowBase = tileM + ty * 4;
     let colBase = tileN + tx * 4;
     ${biasLoad}
+    ${lowSum}
     ${[0, 1, 2, 3].map((i) => store(s, i)).join('\n    ')}
   }`;
 }
 
 function program(s: Spec, batch: number, m: number, n: number, inputs: string[]): MatMulProgram {
-  const width = (name: string) => ((name === 'A' ? s.vecA : name === 'B' ? s.vecB : s.vecC) ? 4 : 1);
+  const vec: Record<string, boolean> = { A: s.vecA, B: s.vecB, bias: s.vecC, addend: s.vecC };
+  const width = (name: string) => (vec[name] ? 4 : 1);
   return {
     variableNames: inputs,
     variableComponents: inputs.map(width),
@@ -399,6 +447,7 @@ interface SkinnySpec {
   packedB: PackedFormat | null;
   bias: boolean;
   addend: boolean;
+  lowRank: LowRankKind;
 }
 
 const SKINNY_ROWS = 4; // rows of op(A) (M) the program takes
@@ -435,9 +484,18 @@ function skinnyUserCode(s: SkinnySpec): string {
     const terms = [`total[${r}] * uniforms.alpha`];
     if (s.bias) terms.push('bias[n]');
     if (s.addend) terms.push(`addend[offD + ${r} * uniforms.nDim + n]`);
+    if (s.lowRank) terms.push(`lowAt(${r}, n)`);
     return `if (${r} < uniforms.mDim) { result[offC + ${r} * uniforms.nDim + n] = ${terms.join(' + ')}; }`;
   };
-  return `${packedBWgsl(s.packedB)}
+  const lowAt = s.lowRank
+    ? `
+  fn lowAt(r : i32, n : i32) -> f32 {
+    var sum = 0.0;
+    for (var c = 0; c < uniforms.rank; c = c + 1) { sum = sum + lowL[r * uniforms.rank + c] * ${lowRAt(s.lowRank, 'c', 'n')}; }
+    return sum * uniforms.lowAlpha;
+  }`
+    : '';
+  return `${packedBWgsl(s.packedB)}${lowAt}
   enable subgroups;
   var<workgroup> red : array<vec4<f32>, ${C * SKINNY_WG}>;
 
@@ -479,7 +537,7 @@ function skinnyProgram(s: SkinnySpec, batch: number, m: number, n: number, input
     variableComponents: inputs.map((name) => (s.vec && (name === 'A' || name === 'B') ? 4 : 1)),
     outputComponent: 1,
     outputShape: [batch, m, n],
-    shaderKey: `whet_mm_skinny_v${f(s.vec)}_p${s.packedB ?? 0}_e${f(s.bias)}${f(s.addend)}`,
+    shaderKey: `whet_mm_skinny_v${f(s.vec)}_p${s.packedB ?? 0}_e${f(s.bias)}${f(s.addend)}_l${s.lowRank}`,
     dispatchLayout: { x: [2], y: [1], z: [0] },
     dispatch: [Math.ceil(n / SKINNY_COLS), 1, batch],
     workgroupSize: [SKINNY_WG, 1, 1],
@@ -505,6 +563,13 @@ export function tiledMatMulSupports(a: Info, b: Info, o: MatMulOptions = {}): bo
     if (o.addend) {
       const size = sizeOf(o.addend.shape);
       if (size !== d.m * d.n && size !== d.batch * d.m * d.n) return false;
+    }
+    if (o.lowRank) {
+      const { l, r, transposeR } = o.lowRank;
+      const rank = l.shape[1];
+      const rShape = transposeR ? [d.n, rank] : [rank, d.n];
+      if (d.batch !== 1 || l.dtype !== 'float32' || r.dtype !== 'float32') return false;
+      if (l.shape.length !== 2 || l.shape[0] !== d.m || r.shape.length !== 2 || r.shape.some((x, i) => x !== rShape[i])) return false;
     }
     return true;
   } catch {
@@ -540,6 +605,7 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
     bias: !!o.bias,
     addend: !!o.addend,
     packedB,
+    lowRank: lowRankKind(o),
   };
   const names = ['A', 'B'];
   // The packed words keep their own (flat) shape: only the program's index arithmetic sees [K, N] / [N, K].
@@ -555,14 +621,19 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
     names.push('addend');
     inputs.push(reshaped(o.addend, [perBatch ? batch : 1, m, n]));
   }
+  if (o.lowRank) {
+    names.push('lowL', 'lowR');
+    inputs.push(o.lowRank.l, o.lowRank.r);
+  }
   const int8 = packedB === 'int8' ? int8Layout(o.packedShapeB!) : null;
   const uniforms: Uniform[] = [
     ...intUniforms(m, n, k, d.batchA === 1 ? 0 : m * k, d.batchB === 1 ? 0 : k * n, strideD, int8?.cols ?? 0, int8?.words ?? 0),
     { type: 'float32', data: [o.alpha ?? 1] },
+    { type: 'int32', data: [o.lowRank ? o.lowRank.l.shape[1] : 0] },
+    { type: 'float32', data: [o.lowRank?.alpha ?? 0] },
   ];
-  const prog = thin
-    ? skinnyProgram({ vec: !packedB && k % 4 === 0, packedB, bias: !!o.bias, addend: !!o.addend }, batch, m, n, names)
-    : program(spec, batch, m, n, names);
+  const skinnySpec = { vec: !packedB && k % 4 === 0, packedB, bias: !!o.bias, addend: !!o.addend, lowRank: spec.lowRank };
+  const prog = thin ? skinnyProgram(skinnySpec, batch, m, n, names) : program(spec, batch, m, n, names);
   const out = run(backend, prog, inputs, uniforms);
   return reshaped(out, d.outShape);
 }
@@ -610,6 +681,9 @@ interface MatMulAttrs {
   alpha?: number;
   packedShapeB?: number[];
   packedFormatB?: PackedFormat;
+  /** With inputs lowL and lowR: the low-rank term's transposeR and alpha. */
+  lowTransposeR?: boolean;
+  lowAlpha?: number;
 }
 
 /**
@@ -621,6 +695,14 @@ interface MatMulAttrs {
 export function matMulInfo(name: BackendName, backend: Backend, a: Info, b: Info, o: MatMulOptions): Info {
   const tiled = (bb: Info, p: MatMulOptions) => name === 'webgpu' && tiledMatMulSupports(a, bb, p);
   if (tiled(b, o)) return tiledMatMulWebGpu(backend, a, b, o);
+  if (o.lowRank) {
+    // Not in one program: the low-rank product first (with the addend), then the main one adds it.
+    const { l, r, transposeR, alpha } = o.lowRank;
+    const low = matMulInfo(name, backend, l, r, { transposeB: transposeR, alpha, addend: o.addend });
+    const out = matMulInfo(name, backend, a, b, { ...o, lowRank: undefined, addend: low });
+    disposeInfos(backend, low);
+    return out;
+  }
   if (!o.packedShapeB) return tfjsMatMul(name, backend, a, b, o);
   const plain = { ...o, packedShapeB: undefined, packedFormatB: undefined };
   const w = unpackInfo(name, backend, b, o.packedShapeB, o.packedFormatB ?? 'f16');
@@ -638,6 +720,7 @@ defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) =>
     addend: inputs.addend,
     packedShapeB: attrs.packedShapeB,
     packedFormatB: attrs.packedFormatB,
+    lowRank: inputs.lowL && { l: inputs.lowL, r: inputs.lowR, transposeR: !!attrs.lowTransposeR, alpha: attrs.lowAlpha ?? 1 },
   }),
 );
 
@@ -646,7 +729,8 @@ defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) =>
  * tfjs's matmul on cpu. a [..., M, K] (or [..., K, M] with transposeA), b [..., K, N] (or [..., N, K]). Forward
  * only: no gradient is registered (linear.ts calls the program inside its own differentiable kernels).
  * `packedShapeB`: b is a packed weight of that shape, `packedFormatB` f16 (f16.ts, the default) or int8
- * (int8.ts): read in place on webgpu, decoded into a scratch copy on cpu.
+ * (int8.ts): read in place on webgpu, decoded into a scratch copy on cpu. `lowRank`: + alpha · L op(R) (2D
+ * only), in the same program on webgpu.
  */
 export function tiledMatMul(
   a: tf.Tensor,
@@ -659,12 +743,17 @@ export function tiledMatMul(
     addend?: tf.Tensor;
     packedShapeB?: number[];
     packedFormatB?: PackedFormat;
+    lowRank?: { l: tf.Tensor; r: tf.Tensor; transposeR: boolean; alpha: number };
   } = {},
 ): tf.Tensor {
   const inputs: Record<string, tf.Tensor> = { a, b };
   if (opts.bias) inputs.bias = opts.bias;
   if (opts.addend) inputs.addend = opts.addend;
   const attrs: Record<string, unknown> = { transposeA: !!opts.transposeA, transposeB: !!opts.transposeB };
+  if (opts.lowRank) {
+    Object.assign(inputs, { lowL: opts.lowRank.l, lowR: opts.lowRank.r });
+    Object.assign(attrs, { lowTransposeR: opts.lowRank.transposeR, lowAlpha: opts.lowRank.alpha });
+  }
   if (opts.alpha !== undefined) attrs.alpha = opts.alpha;
   if (opts.packedShapeB) Object.assign(attrs, { packedShapeB: opts.packedShapeB, packedFormatB: opts.packedFormatB ?? 'f16' });
   return runKernel<tf.Tensor>('WhetMatMul', inputs, attrs);

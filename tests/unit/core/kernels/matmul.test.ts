@@ -154,6 +154,56 @@ describe('tiled matmul matches a float64 reference', () => {
   });
 });
 
+/** A product checked with a low-rank term: + lowAlpha · L op(R), L [M, r], R [r, N] or (transposeR) [N, r]. */
+async function checkLowRank(
+  c: { m: number; n: number; k: number; r: number },
+  tA: boolean,
+  tB: boolean,
+  transposeR: boolean,
+  epilogue: 'none' | 'both',
+  packed = false,
+) {
+  const { m, n, k, r } = c;
+  const av = rand(m * k);
+  const bv = rand(k * n);
+  const lv = rand(m * r);
+  const rv = rand(r * n);
+  const biasV = epilogue === 'both' ? rand(n) : undefined;
+  const addV = epilogue === 'both' ? rand(m * n) : undefined;
+  const alpha = 1.5;
+  const lowAlpha = -0.75;
+  const a = tf.tensor(av, tA ? [k, m] : [m, k]);
+  const bPlain = tf.tensor(bv, tB ? [n, k] : [k, n]);
+  // A packed B: the reference multiplies by its f16-decoded values.
+  const pw = packed ? packWeight(bPlain as tf.Tensor2D) : null;
+  const bRef = pw ? await unpackF16(pw.bits, bPlain.shape).data() : bv;
+  const b = pw ? pw.bits : bPlain;
+  const l = tf.tensor2d(lv, [m, r]);
+  const rt = tf.tensor2d(rv, transposeR ? [n, r] : [r, n]);
+  const bias = biasV && tf.tensor1d(biasV);
+  const addend = addV && tf.tensor2d(addV, [m, n]);
+  const y = tiledMatMul(a, b, {
+    transposeA: tA,
+    transposeB: tB,
+    alpha,
+    bias,
+    addend,
+    ...(pw ? { packedShapeB: bPlain.shape } : {}),
+    lowRank: { l, r: rt, transposeR, alpha: lowAlpha },
+  });
+  const ref = reference({ batchA: 1, batchB: 1, m, n, k }, av, bRef as Float32Array, tA, tB, biasV, addV, alpha);
+  for (let i = 0; i < m; i++)
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let q = 0; q < r; q++) s += lv[i * r + q] * rv[transposeR ? j * r + q : q * n + j];
+      ref[i * n + j] += lowAlpha * s;
+    }
+  const what = `${m}×${n}×${k} r=${r} tA=${tA} tB=${tB} tR=${transposeR} ${epilogue}${packed ? ' packed' : ''}`;
+  expect(y.shape, what).toEqual([m, n]);
+  expect(relErr(await y.data(), ref), what).toBeLessThanOrEqual(FWD);
+  tf.dispose([a, bPlain, y, l, rt, ...(pw ? [pw.bits] : []), ...(bias ? [bias] : []), ...(addend ? [addend] : [])]);
+}
+
 /** The pipelines tfjs has compiled so far whose key contains `part` (webgpu only). */
 function compiled(part: string): number {
   const cache = (tf.backend() as unknown as { pipelineCache?: Record<string, unknown> }).pipelineCache ?? {};
@@ -201,6 +251,32 @@ describe('skinny products (≤ 4 rows, B as [N, K]): the subgroup program and th
       expect(relErr(await got.data(), await want.data()), `${m}×${n}×${k} packed`).toBeLessThanOrEqual(1e-5);
       tf.dispose([w, packed.bits, decoded, x, got, want]);
     }
+  });
+});
+
+describe('a low-rank term in the epilogue (LoRA: x Wᵀ + s · down Bᵀ and dy W + dDown A in one program)', () => {
+  afterEach(() => setSubgroups(true));
+  it('odd and whole-tile sizes, both layouts of R, with bias and addend, a packed B, the skinny program', async () => {
+    const webgpu = tf.getBackend() === 'webgpu';
+    const before = webgpu ? compiled('_l1') + compiled('_l2') : 0;
+    for (const c of [
+      { m: 7, n: 13, k: 5, r: 3 },
+      { m: 36, n: 44, k: 20, r: 16 },
+      { m: 128, n: 256, k: 64, r: 8 },
+      { m: 130, n: 67, k: 129, r: 1 },
+    ])
+      for (const [tA, tB] of TRANSPOSES)
+        for (const transposeR of [false, true]) await checkLowRank(c, tA, tB, transposeR, c.m === 36 ? 'both' : 'none');
+    for (const transposeR of [false, true]) {
+      await checkLowRank({ m: 33, n: 65, k: 17, r: 4 }, false, true, transposeR, 'both', true); // packed, tiles
+      await checkLowRank({ m: 3, n: 5, k: 577, r: 5 }, false, true, transposeR, 'both'); // skinny, scalar loads
+      await checkLowRank({ m: 1, n: 1001, k: 576, r: 16 }, false, true, transposeR, 'none'); // skinny, vec4
+      await checkLowRank({ m: 2, n: 37, k: 576, r: 2 }, false, true, transposeR, 'both', true); // skinny, packed
+    }
+    // On webgpu every case above ran the term inside a matmul program (its pipelines carry _l1 / _l2).
+    if (webgpu) expect(compiled('_l1') + compiled('_l2')).toBeGreaterThan(before);
+    setSubgroups(false);
+    await checkLowRank({ m: 3, n: 5, k: 577, r: 5 }, false, true, true, 'both');
   });
 });
 
