@@ -62,6 +62,9 @@ describe('whetstone bench', () => {
     expect(programs.whet_adamw_moments_clip).toBe(14);
     expect(programs.whet_adamw_p).toBe(14);
     expect(Object.keys(programs).filter((k) => k.includes('scale') && !k.includes('ce_'))).toEqual([]);
+    // 7 matmul programs per LoRA linear layer: down and the base product with the branch's up-projection in its
+    // epilogue forward; down again, dB, dDown, dA and dx (dy W + dDown A, one program) backward
+    expect(sum(Object.fromEntries(Object.entries(programs).filter(([k]) => k.startsWith('whet_mm_'))))).toBe(7 * 7);
     const plain = whetstone(['bench', '--shape', 'smollm2-135m-lora', ...dims, '--steps', '1', '--warmup', '0', '--backend', 'cpu']);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.json).not.toHaveProperty('kernelsByName');
