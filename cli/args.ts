@@ -14,14 +14,30 @@ export interface Parsed {
   bool(name: string): boolean;
 }
 
-export function parse(argv: string[], flags: FlagSpec): Parsed {
+/** A decimal number as people write one (1, -0.5, 1e-4); not hex, binary, Infinity or an empty string. */
+const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * Parses argv against `flags` (plus --backend, checked here for every command). `positionals`: how many
+ * plain arguments the command takes (default none); one more is an error that names it.
+ */
+export function parse(argv: string[], flags: FlagSpec, positionalCount = 0): Parsed {
   let values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   let positionals: string[];
   try {
-    ({ values, positionals } = parseArgs({ args: argv, options: { backend: { type: 'string' }, ...flags }, allowPositionals: true, strict: true }));
+    ({ values, positionals } = parseArgs({
+      args: argv,
+      options: { backend: { type: 'string' }, ...flags },
+      allowPositionals: true,
+      strict: true,
+    }));
   } catch (e) {
     throw new UsageError((e as Error).message.replace(/\. To specify a positional.*$/s, ''));
   }
+  if (positionals.length > positionalCount) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[positionalCount])}`);
+  const backend = values.backend;
+  if (backend !== undefined && backend !== 'cpu' && backend !== 'webgpu')
+    throw new UsageError(`--backend must be cpu or webgpu, got ${backend}`);
   const str = (n: string) => {
     const v = values[n];
     return typeof v === 'string' ? v : undefined;
@@ -29,8 +45,8 @@ export function parse(argv: string[], flags: FlagSpec): Parsed {
   const num = (n: string) => {
     const v = str(n);
     if (v === undefined) return undefined;
-    const x = Number(v);
-    if (v.trim() === '' || !Number.isFinite(x)) throw new UsageError(`--${n} must be a number, got ${JSON.stringify(v)}`);
+    const x = Number(v.trim());
+    if (!DECIMAL.test(v.trim()) || !Number.isFinite(x)) throw new UsageError(`--${n} must be a number, got ${JSON.stringify(v)}`);
     return x;
   };
   return {

@@ -2,7 +2,7 @@
 // through the fused kernels and (with --naive) the plain-op path in the same process. One JSON object on the
 // last stdout line; progress on stderr. `--kernel NAME` micro-benchmarks one kernel instead (KERNEL_BENCHES).
 import { parse, UsageError, type Parsed } from './args';
-import { applyBindingLimit, log, startBackend } from './runtime';
+import { applyBindingLimit, log, releaseNotes, startBackend } from './runtime';
 import { resolveShape, SHAPE_NAMES, type ShapeOverrides } from '../bench/shapes';
 import { runPath, type PathResult } from '../bench/run';
 import { benchMatmul } from '../bench/kernel-matmul';
@@ -180,6 +180,7 @@ async function bench(argv: string[]) {
     log,
   };
   log(`bench ${shapeName}: ${JSON.stringify(dims)}`);
+  releaseNotes(); // the options are read: from here on progress shows as it comes
   const paths: PathResult[] = [];
   if (!args.bool('naive-only')) paths.push(await runPath(dims, true, opts));
   if (args.bool('naive') || args.bool('naive-only')) paths.push(await runPath(dims, false, { ...opts, leakSteps: undefined }));

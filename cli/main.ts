@@ -9,6 +9,7 @@ import { UsageError } from './args';
 import { coreCommands } from './core-commands';
 import { trainCommands } from './train-commands';
 import { benchCommands } from './bench-command'; // [bench] issue 6
+import { dropNotes, releaseNotes } from './runtime';
 
 export type Command = (argv: string[]) => Promise<unknown>;
 
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${name} (${USAGE.split('\n')[1]})`);
   const result = await command(rest);
+  releaseNotes();
   if (result !== undefined) process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
@@ -44,6 +46,7 @@ main().then(
   () => process.exit(0),
   (e: unknown) => {
     const msg = e instanceof Error ? e.message : String(e);
+    dropNotes();
     process.stderr.write(`error: ${msg.replace(/\s*\n\s*/g, ' ')}\n`);
     if (process.env.WHETSTONE_DEBUG && e instanceof Error) process.stderr.write(`${e.stack}\n`);
     process.exit(2);

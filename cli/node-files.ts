@@ -32,5 +32,6 @@ export function dirSource(dir: string): FileSource {
 /** One file on disk as a lazy Blob. */
 export async function fileBlob(file: string): Promise<Blob> {
   if (!fs.existsSync(file)) throw new Error(`${file}: no such file`);
+  if (!fs.statSync(file).isFile()) throw new Error(`${file}: not a file`);
   return fs.openAsBlob(file);
 }

@@ -1,5 +1,6 @@
 // Progress on stderr: a redrawn bar with loss, tokens/s and ETA on a terminal; one line per step otherwise.
 import type { TrainEvent } from '../src/core/train/trainer';
+import { releaseNotes } from './runtime';
 
 function clock(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
@@ -24,12 +25,15 @@ export function progressPrinter(label = ''): (e: TrainEvent) => void {
     process.stderr.write(`${text}\n`);
   };
   return (e) => {
+    releaseNotes(); // the run has begun: what was noted before it (backend, data, split) is shown first
     switch (e.type) {
       case 'step': {
         const width = 24;
         const filled = Math.round((width * e.step) / e.totalSteps);
         const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
-        line(`${label}${bar} ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} |g| ${e.gradNorm.toFixed(3)} acc ${e.tokenAccuracy.toFixed(3)} ${Math.round(e.tokensPerSecond)} tok/s ETA ${clock(e.etaMs)}`);
+        line(
+          `${label}${bar} ${e.step}/${e.totalSteps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} |g| ${e.gradNorm.toFixed(3)} acc ${e.tokenAccuracy.toFixed(3)} ${Math.round(e.tokensPerSecond)} tok/s ETA ${clock(e.etaMs)}`,
+        );
         break;
       }
       case 'eval':

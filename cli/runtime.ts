@@ -7,8 +7,26 @@ import { loadTokenizer, type WhetTokenizer } from '../src/core/tokenizer';
 import { UsageError, type Parsed } from './args';
 import { dirSource } from './node-files';
 
+// Notes on stderr wait until the command has begun its work (releaseNotes: the first training step, or the
+// command's end): a command refused for its input prints the contract's one `error: …` line and nothing else.
+let held: string[] | null = [];
+
 export function log(msg: string): void {
-  process.stderr.write(`${msg}\n`);
+  if (held) held.push(msg);
+  else process.stderr.write(`${msg}\n`);
+}
+
+/** Prints the notes held so far; later ones go straight to stderr. */
+export function releaseNotes(): void {
+  if (!held) return;
+  const notes = held;
+  held = null;
+  for (const msg of notes) process.stderr.write(`${msg}\n`);
+}
+
+/** Forgets the held notes (the command failed before its work began: its error line says what matters). */
+export function dropNotes(): void {
+  held = null;
 }
 
 export async function startBackend(args: Parsed): Promise<BackendInfo> {

@@ -5,19 +5,30 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { parse, UsageError, type Parsed } from './args';
 import { dirSource, fileBlob } from './node-files';
-import { applyBindingLimit, log, openModel, startBackend } from './runtime';
+import { applyBindingLimit, log, openModel, releaseNotes, startBackend } from './runtime';
 import { progressPrinter } from './progress';
 import type { Command } from './main';
-import { loadModel, CausalLM } from '../src/core/models/model';
+import { loadModel, readModelConfig, CausalLM } from '../src/core/models/model';
 import { parseModelConfig } from '../src/core/hf-config';
 import { loadTokenizer, type WhetTokenizer } from '../src/core/tokenizer';
 import { resolveTrainConfig, type TrainConfig, type TrainConfigInput } from '../src/core/train/config';
-import { assertTokenizerFits, baseIdentity, foldsOf, prepareData, setupMethod, splitData, tokenizerHash } from '../src/core/train/job';
+import {
+  assertTokenizerFits,
+  baseIdentity,
+  checkModeFits,
+  fitMaxLength,
+  foldsOf,
+  prepareData,
+  setupMethod,
+  splitData,
+  tokenizeDataset,
+  tokenizerHash,
+} from '../src/core/train/job';
 import { Trainer, type TrainEvent, type TrainSummary } from '../src/core/train/trainer';
 import { evaluateSequences } from '../src/core/train/evaluate';
 import { applyState, decodeState, encodeState, CheckpointError, type FullState } from '../src/core/checkpoint';
 import { importDataset, type ColumnMapping } from '../src/core/data';
-import { tokenizeExamples, type Sequence } from '../src/core/data/tokenize';
+import { defaultModeFor, type Sequence } from '../src/core/data/tokenize';
 import { adapterFromTensors, type LoraConfig } from '../src/core/lora';
 import { exportPeftAdapter } from '../src/core/export/peft';
 import { exportFullModel, exportMergedModel } from '../src/core/export/merged';
@@ -85,6 +96,10 @@ function columnsOf(args: Parsed): ColumnMapping | undefined {
   return out as ColumnMapping;
 }
 
+function pickKeys<T extends object, K extends keyof T>(o: T, keys: K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, o[k]])) as Pick<T, K>;
+}
+
 function configFrom(args: Parsed, base: TrainConfigInput = {}): TrainConfig {
   const pick = <T>(v: T | undefined, fallback: T | undefined): T | undefined => (v === undefined ? fallback : v);
   const targets = args.str('targets');
@@ -147,12 +162,28 @@ function configFrom(args: Parsed, base: TrainConfigInput = {}): TrainConfig {
   return resolveTrainConfig(partial);
 }
 
+/**
+ * Writes a set of files into `dir` (other files there are left alone): each goes next to its place first and is
+ * renamed in only once all are written, so a failure (a full disk, a folder in the way) leaves no file half
+ * written and none of the set half replaced.
+ */
 function writeFiles(dir: string, files: Map<string, Uint8Array>): void {
-  for (const [rel, bytes] of files) {
-    const file = path.join(dir, rel);
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    fs.writeFileSync(file, bytes);
+  const placed = [...files.keys()].map((rel) => path.join(dir, rel));
+  const inTheWay = placed.find((file) => fs.existsSync(file) && !fs.statSync(file).isFile());
+  if (inTheWay) throw new UsageError(`${inTheWay} exists and is not a file: nothing was written`);
+  const temps: string[] = [];
+  try {
+    for (const [rel, bytes] of files) {
+      const tmp = `${path.join(dir, rel)}.tmp-${process.pid}`;
+      fs.mkdirSync(path.dirname(tmp), { recursive: true });
+      temps.push(tmp);
+      fs.writeFileSync(tmp, bytes);
+    }
+  } catch (e) {
+    for (const tmp of temps) fs.rmSync(tmp, { force: true });
+    throw e;
   }
+  temps.forEach((tmp, i) => fs.renameSync(tmp, placed[i]));
 }
 
 /** Writes next to the target then renames, so an interrupted write never leaves half a state file. */
@@ -173,20 +204,50 @@ interface RunContext {
 }
 
 /** One training run on (train, val); writes state, metrics and the adapter or model into ctx.out. */
+/** What a state builds on (train --resume, export): the base model it was trained on, by its config's hash. */
+function checkSameBase(state: FullState, configHash: string, modelDir: string, what: string): void {
+  if (state.meta.base.configHash !== configHash)
+    throw new CheckpointError(
+      `the state was trained on a different base model (${state.meta.base.name}, ${state.meta.base.modelType}); --model ${modelDir} does not match (${what} needs the same base)`,
+    );
+}
+
+/** ... and the data file, by its bytes' sha256. */
+function checkSameData(state: FullState, datasetHash: string, dataFile: string, what: string): void {
+  if (state.meta.datasetHash !== datasetHash)
+    throw new CheckpointError(`${dataFile} is not the data the state was trained on (sha256 differs); ${what} needs the same data`);
+}
+
 async function trainOnce(ctx: RunContext, train: Sequence[], val: Sequence[], resume: FullState | null): Promise<TrainSummary> {
   const model = await loadModel(dirSource(ctx.modelDir));
   assertTokenizerFits(model, ctx.tok, `${ctx.modelDir}/tokenizer.json`);
   const base = await baseIdentity(model, path.resolve(ctx.modelDir));
-  if (resume && resume.meta.base.configHash !== base.configHash) {
-    throw new CheckpointError(
-      `the state was trained on a different base model (${resume.meta.base.name}, ${resume.meta.base.modelType}); --model ${ctx.modelDir} does not match`,
-    );
-  }
+  if (resume) checkSameBase(resume, base.configHash, ctx.modelDir, 'resuming');
   const { trainables, noDecay } = setupMethod(model, ctx.config);
   const padId = ctx.tok.padTokenId ?? ctx.tok.eosTokenId ?? 0;
   fs.mkdirSync(ctx.out, { recursive: true });
   const metricsFile = path.join(ctx.out, 'metrics.jsonl');
-  if (!resume) fs.writeFileSync(metricsFile, '');
+  if (!resume) {
+    // A new run into a folder that held another: that run's state goes now, so that the folder never pairs it
+    // with these metrics if this run fails halfway (its adapter/ or model/ files are replaced at the end).
+    fs.rmSync(path.join(ctx.out, 'state.whetstone'), { force: true });
+    fs.writeFileSync(metricsFile, '');
+  } else if (fs.existsSync(metricsFile)) {
+    // Steps after the state's were logged by the run that was cut short; they are done again now.
+    const at = resume.meta.trainer.step;
+    const kept = fs
+      .readFileSync(metricsFile, 'utf8')
+      .split('\n')
+      .filter((line) => {
+        if (!line.trim()) return false;
+        try {
+          return !(JSON.parse(line).step > at);
+        } catch {
+          return false; // a line cut by the interruption
+        }
+      });
+    writeAtomic(metricsFile, new TextEncoder().encode(kept.map((l) => `${l}\n`).join('')));
+  }
   const tokHash = await tokenizerHash(ctx.tok);
   const trainer = new Trainer(model, {
     config: ctx.config,
@@ -231,15 +292,21 @@ async function trainCommand(argv: string[]) {
   let config: TrainConfig;
   if (resumeFile) {
     resume = await decodeState(await fileBlob(resumeFile), resumeFile);
-    // A resumed run keeps its saved settings; only the length (and evaluation cadence) may change.
+    // A resumed run keeps its saved settings; only its length, evaluation cadence and checkpointing may change.
+    // The other flags may be given again (the same command line plus --resume), with the state's values.
     const saved = resume.meta.config;
-    config = resolveTrainConfig({
+    const length = args.str('steps') !== undefined ? { steps: args.int('steps') } : args.str('epochs') !== undefined ? { steps: null } : {};
+    config = configFrom(args, { ...saved, ...length }); // every flag checked, over the state's settings
+    const kept = resolveTrainConfig({
       ...saved,
-      steps: args.int('steps') ?? saved.steps,
-      epochs: args.num('epochs') ?? saved.epochs,
-      evalEvery: args.int('eval-every') ?? saved.evalEvery,
-      patience: args.int('patience') ?? saved.patience,
+      ...length,
+      ...pickKeys(config, ['epochs', 'evalEvery', 'patience', 'checkpointEvery', 'gradientCheckpointing']),
     });
+    const changed = (Object.keys(kept) as (keyof TrainConfig)[]).find((k) => JSON.stringify(kept[k]) !== JSON.stringify(config[k]));
+    if (changed)
+      throw new UsageError(
+        `${resumeFile}: a resumed run keeps the state's settings, where ${changed} is ${JSON.stringify(kept[changed])}, not ${JSON.stringify(config[changed])} (only --steps, --epochs, --eval-every, --patience, --checkpoint-every and --gradient-checkpointing may change)`,
+      );
     if (config.steps !== null && config.steps < resume.meta.trainer.step) {
       throw new UsageError(`--steps ${config.steps} is below the ${resume.meta.trainer.step} steps the state has already done`);
     }
@@ -252,10 +319,13 @@ async function trainCommand(argv: string[]) {
   const tokSource = dirSource(modelDir);
   if (!tokSource.has('tokenizer.json')) throw new UsageError(`${modelDir}: no tokenizer.json (the model folder must hold its tokenizer)`);
   const tok = await loadTokenizer(tokSource);
+  const modelConfig = await readModelConfig(tokSource);
+  config = {
+    ...config,
+    maxLength: fitMaxLength(modelConfig, config.maxLength, !resume && args.int('max-length') !== undefined, '--max-length'),
+  };
   const data = await prepareData(await fileBlob(dataFile), dataFile, tok, config, { columns: columnsOf(args) });
-  if (resume && resume.meta.datasetHash !== data.datasetHash) {
-    throw new CheckpointError(`${dataFile} is not the data the state was trained on (sha256 differs); resuming needs the same data`);
-  }
+  if (resume) checkSameData(resume, data.datasetHash, dataFile, 'resuming');
   log(
     `data: ${data.dataset.format}, ${data.dataset.examples.length} examples → ${data.sequences.length} sequences, ${data.stats.tokens} tokens (${data.stats.trainedTokens} trained), ${data.stats.truncated} truncated`,
   );
@@ -321,7 +391,8 @@ async function evalCommand(argv: string[]) {
   const model = await openModel(args);
   const tok = await loadTokenizer(dirSource(args.need('model')));
   assertTokenizerFits(model, tok, `${args.need('model')}/tokenizer.json`);
-  const data = await prepareData(await fileBlob(dataFile), dataFile, tok, config, { columns: columnsOf(args) });
+  const maxLength = fitMaxLength(model.config, config.maxLength, args.int('max-length') !== undefined, '--max-length');
+  const data = await prepareData(await fileBlob(dataFile), dataFile, tok, { ...config, maxLength }, { columns: columnsOf(args) });
   const r = await evaluateSequences(model, data.sequences, config.batchSize, tok.padTokenId ?? tok.eosTokenId ?? 0);
   return { loss: r.loss, perplexity: r.perplexity, token_accuracy: r.accuracy, examples: data.dataset.examples.length };
 }
@@ -364,6 +435,7 @@ async function exportCommand(argv: string[]) {
   if (!fs.existsSync(path.join(baseDir, 'config.json')))
     throw new UsageError(`the base model folder ${baseDir} is not there; give it with --model DIR`);
   const model = await loadModel(dirSource(baseDir));
+  checkSameBase(state, (await baseIdentity(model, baseDir)).configHash, baseDir, 'exporting');
   const tok = await loadTokenizer(dirSource(baseDir));
   if (format === 'merged') {
     if (state.meta.method === 'lora') await adapterFromState(model, state, stateFile);
@@ -380,6 +452,7 @@ async function exportCommand(argv: string[]) {
   if (!dataFile || !fs.existsSync(dataFile))
     throw new UsageError(`the training data ${dataFile ?? '(unknown)'} is not there; give it with --data FILE`);
   const data = await prepareData(await fileBlob(dataFile), dataFile, tok, state.meta.config);
+  checkSameData(state, data.datasetHash, dataFile, 'the recipe');
   // tokenized.jsonl holds exactly the training split Whetstone trained on; the validation split goes beside it.
   const { train, val } = splitData(data.sequences, state.meta.config);
   const files = exportRecipe({
@@ -399,35 +472,50 @@ async function exportCommand(argv: string[]) {
 async function dataCommand(argv: string[]) {
   const [sub, ...rest] = argv;
   if (sub !== 'check') throw new UsageError('usage: whetstone data check FILE [--mode text|completion|chat] [--format …] [--model DIR]');
-  const args = parse(rest, {
-    mode: { type: 'string' },
-    format: { type: 'string' },
-    columns: { type: 'string' },
-    model: { type: 'string' },
-    tokenizer: { type: 'string' },
-    'max-length': { type: 'string' },
-  });
+  const args = parse(
+    rest,
+    {
+      mode: { type: 'string' },
+      format: { type: 'string' },
+      columns: { type: 'string' },
+      model: { type: 'string' },
+      tokenizer: { type: 'string' },
+      'max-length': { type: 'string' },
+    },
+    1,
+  );
   const file = args.positionals[0];
   if (!file) throw new UsageError('usage: whetstone data check FILE');
-  const format = (args.str('format') ?? 'auto') as TrainConfig['format'];
-  const dataset = await importDataset(await fileBlob(file), file, { format, columns: columnsOf(args) });
-  const result: Record<string, unknown> = { format: dataset.format, examples: dataset.examples.length };
-  const tokDir = args.str('tokenizer') ?? args.str('model');
-  const mode = args.str('mode');
+  // The settings train would use: its mode and length checks, its defaults (a mode from the format when none is given).
+  const given = resolveTrainConfig({
+    ...(args.str('mode') !== undefined ? { mode: args.str('mode') as TrainConfig['mode'] } : {}),
+    ...(args.str('format') !== undefined ? { format: args.str('format') as TrainConfig['format'] } : {}),
+    ...(args.int('max-length') !== undefined ? { maxLength: args.int('max-length') } : {}),
+  });
+  const dataset = await importDataset(await fileBlob(file), file, { format: given.format, columns: columnsOf(args) });
+  const mode = args.str('mode') !== undefined ? given.mode : defaultModeFor(dataset.format);
+  checkModeFits(dataset, file, mode);
+  const result: Record<string, unknown> = { format: dataset.format, mode, examples: dataset.examples.length };
+  const modelDir = args.str('model');
+  const tokDir = args.str('tokenizer') ?? modelDir;
   if (tokDir) {
     const tok = await loadTokenizer(dirSource(tokDir));
-    const config = resolveTrainConfig({ mode: (mode ?? 'completion') as TrainConfig['mode'], maxLength: args.int('max-length') ?? 1024 });
-    const { stats, chatTemplateFallback } = tokenizeExamples(dataset.examples, tok, { mode: config.mode, maxLength: config.maxLength });
+    const explicit = args.int('max-length') !== undefined;
+    const maxLength = modelDir
+      ? fitMaxLength(await readModelConfig(dirSource(modelDir)), given.maxLength, explicit, '--max-length')
+      : given.maxLength;
+    const { stats, chatTemplateFallback } = tokenizeDataset(dataset, file, tok, { ...given, mode, maxLength });
     Object.assign(result, {
+      max_length: maxLength,
       tokens: stats.tokens,
       trained_tokens: stats.trainedTokens,
       sequences: stats.sequences,
       truncated: stats.truncated,
       tokens_dropped: stats.tokensDropped,
+      examples_skipped: stats.skipped,
       chat_template_fallback: chatTemplateFallback,
     });
   }
-  if (mode) result.mode = mode;
   return result;
 }
 
@@ -454,7 +542,10 @@ async function demoCommand(argv: string[]) {
     dataset,
     steps: args.int('steps'),
     onEvent: progressPrinter(),
-    onPhase: (p) => log(`demo: ${p}`),
+    onPhase: (p) => {
+      releaseNotes();
+      log(`demo: ${p}`);
+    },
   });
   for (const s of result.samples) log(`\nprompt: ${s.prompt}\n  before: ${s.before}\n  after:  ${s.after}`);
   return result;

@@ -7,6 +7,7 @@ import { loadModel, type CausalLM } from '../src/core/models/model';
 import { loadTokenizer, type WhetTokenizer } from '../src/core/tokenizer';
 import { generate as generateIds } from '../src/core/generate';
 import { DeviceError, WhetstoneError } from '../src/core/errors';
+import { checkPositions } from '../src/core/hf-config';
 import { resolveTrainConfig, type TrainConfig } from '../src/core/train/config';
 import { baseIdentity, foldsOf, setupMethod, splitData, tokenizerHash } from '../src/core/train/job';
 import { Trainer, totalStepsFor, type TrainEvent, type TrainSummary } from '../src/core/train/trainer';
@@ -108,7 +109,12 @@ async function init(opts: { baseUrl: string; defaultFiles: DefaultModelFile[]; b
   env = { baseUrl: opts.baseUrl, defaultFiles: opts.defaultFiles };
   if (!backend) {
     const info = await initBackend(opts.backend);
-    backend = { backend: info.backend, adapter: info.adapter ? { ...info.adapter, features: [...info.adapter.features] } : null, fallbackReason: info.fallbackReason, subgroups: info.subgroups };
+    backend = {
+      backend: info.backend,
+      adapter: info.adapter ? { ...info.adapter, features: [...info.adapter.features] } : null,
+      fallbackReason: info.fallbackReason,
+      subgroups: info.subgroups,
+    };
   }
   return backend;
 }
@@ -128,7 +134,11 @@ async function storeModelFiles(name: string, origin: string, source: FileSource)
   for (const m of await db.listModels(s)) {
     if (m.name === name && sizes(m.files) === want) return m.id;
   }
-  const rec = await db.importModel(s, { name, source: origin, files: files.map((f) => ({ name: f.name, data: f.data, type: f.data.type })) });
+  const rec = await db.importModel(s, {
+    name,
+    source: origin,
+    files: files.map((f) => ({ name: f.name, data: f.data, type: f.data.type })),
+  });
   return rec.id;
 }
 
@@ -150,7 +160,8 @@ async function openModelNow(req: ModelRequest, onProgress?: (p: Progress) => voi
   let ref: ModelRef | null = null;
   let origin = 'files';
   if (req.kind === 'default') {
-    if (env.defaultFiles.length === 0) fail('this build has no embedded default model (public/models/default is empty): open a model folder or download one');
+    if (env.defaultFiles.length === 0)
+      fail('this build has no embedded default model (public/models/default is empty): open a model folder or download one');
     source = defaultModelSource(env.baseUrl, env.defaultFiles);
     name = 'default';
     ref = { kind: 'default' };
@@ -174,13 +185,17 @@ async function openModelNow(req: ModelRequest, onProgress?: (p: Progress) => voi
   progress('reading the weights');
   const model = await loadModel(source);
   // Loose files have no folder name: name the model by what it is.
-  if (req.kind === 'files' && name === 'local model') name = `local ${model.config.modelType} model (${(model.numParameters() / 1e6).toFixed(2)} M)`;
+  if (req.kind === 'files' && name === 'local model')
+    name = `local ${model.config.modelType} model (${(model.numParameters() / 1e6).toFixed(2)} M)`;
   let tok: WhetTokenizer;
   try {
     progress('reading the tokenizer');
     tok = await loadTokenizer(source);
     if (tok.vocabSize > model.config.vocabSize) {
-      fail(`${source.label}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary has ${model.config.vocabSize}: they do not belong together`, 'tokenizer');
+      fail(
+        `${source.label}: the tokenizer has ${tok.vocabSize} tokens but the model's vocabulary has ${model.config.vocabSize}: they do not belong together`,
+        'tokenizer',
+      );
     }
     if (!ref) {
       progress('storing the model in this browser');
@@ -260,14 +275,22 @@ async function deleteModel(id: string): Promise<void> {
 async function sequencesFor(l: Loaded, settings: RunSettings): Promise<Sequence[]> {
   const s = await store();
   const c = settings.train;
-  const key = tokenizedKey({ datasetId: settings.datasetId, mode: c.mode, maxLength: c.maxLength, trainOnPrompt: c.trainOnPrompt }, l.info.tokenizerHash);
+  checkPositions(l.model.config, c.maxLength, 'the max length'); // GPT-2 has no position past n_positions
+  const key = tokenizedKey(
+    { datasetId: settings.datasetId, mode: c.mode, maxLength: c.maxLength, trainOnPrompt: c.trainOnPrompt },
+    l.info.tokenizerHash,
+  );
   const cached = await db.getTokenized(s, key);
   if (cached?.labels) return cached.sequences.map((ids, i) => ({ inputIds: Array.from(ids), labels: Array.from(cached.labels![i]) }));
   // Not tokenized yet for this model and mode (the Data screen normally does it in the tokenize worker).
   const examples = await db.getDatasetExamples<Example>(s, settings.datasetId);
   const { sequences, stats } = tokenizeExamples(examples, l.tok, { mode: c.mode, maxLength: c.maxLength, trainOnPrompt: c.trainOnPrompt });
   await db
-    .putTokenized(s, key, { sequences: sequences.map((q) => Int32Array.from(q.inputIds)), labels: sequences.map((q) => Int32Array.from(q.labels)), stats })
+    .putTokenized(s, key, {
+      sequences: sequences.map((q) => Int32Array.from(q.inputIds)),
+      labels: sequences.map((q) => Int32Array.from(q.labels)),
+      stats,
+    })
     .catch(() => undefined);
   return sequences;
 }
@@ -325,7 +348,16 @@ async function setStatus(runId: string, status: db.RunStatus, emit: Emit, messag
 }
 
 /** Trains one run on (train, val), from `resume` when given; checkpoints into IndexedDB. */
-async function trainRun(l: Loaded, runId: string, name: string, settings: RunSettings, train: Sequence[], val: Sequence[], resume: FullState | null, emit: Emit): Promise<TrainSummary> {
+async function trainRun(
+  l: Loaded,
+  runId: string,
+  name: string,
+  settings: RunSettings,
+  train: Sequence[],
+  val: Sequence[],
+  resume: FullState | null,
+  emit: Emit,
+): Promise<TrainSummary> {
   const config = settings.train;
   if (config.method === 'full' || l.baseChanged) await restoreBaseWeights(l);
   const { trainables, noDecay } = setupMethod(l.model, config);
@@ -356,7 +388,13 @@ async function trainRun(l: Loaded, runId: string, name: string, settings: RunSet
         base: l.identity,
         datasetHash: settings.datasetHash,
         tokenizerHash: tokHash,
-        data: { datasetId: settings.datasetId, datasetName: settings.datasetName, runName: name, trainCount: train.length, valCount: val.length },
+        data: {
+          datasetId: settings.datasetId,
+          datasetName: settings.datasetName,
+          runName: name,
+          trainCount: train.length,
+          valCount: val.length,
+        },
       });
       await db.saveCheckpoint(await store(), runId, bytes, { step: t.state.step, method: config.method });
     },
@@ -367,7 +405,14 @@ async function trainRun(l: Loaded, runId: string, name: string, settings: RunSet
   try {
     const summary = await trainer.run();
     await log.flush();
-    await setStatus(runId, summary.stopped ? 'stopped' : 'completed', emit, summary.stopped_early ? `stopped early at step ${summary.steps}; best weights (validation loss ${summary.best_val_loss?.toFixed(4)}) restored` : undefined);
+    await setStatus(
+      runId,
+      summary.stopped ? 'stopped' : 'completed',
+      emit,
+      summary.stopped_early
+        ? `stopped early at step ${summary.steps}; best weights (validation loss ${summary.best_val_loss?.toFixed(4)}) restored`
+        : undefined,
+    );
     return summary;
   } finally {
     await log.flush();
@@ -415,7 +460,9 @@ async function startRun(req: StartRunRequest, emit: Emit): Promise<RunStarted> {
   try {
     split = splitData(sequences, config);
   } catch (e) {
-    fail(`cannot split ${sequences.length} sequences into training and validation: ${(e as Error).message} (lower the validation share to 0 or add data)`);
+    fail(
+      `cannot split ${sequences.length} sequences into training and validation: ${(e as Error).message} (lower the validation share to 0 or add data)`,
+    );
   }
   const runId = await newRun(req.name, settings);
   const totalSteps = totalStepsFor(split.train.length, config);
@@ -438,7 +485,12 @@ function acquireTrainerLock(): Promise<() => void> {
     locks
       .request('whetstone-trainer', { ifAvailable: true }, (lock) => {
         if (!lock) {
-          reject(new WhetstoneError('app', 'another Whetstone tab or window is training: one run at a time in this browser (finish or stop it there first)'));
+          reject(
+            new WhetstoneError(
+              'app',
+              'another Whetstone tab or window is training: one run at a time in this browser (finish or stop it there first)',
+            ),
+          );
           return;
         }
         return new Promise<void>((release) => resolve(release));
@@ -466,7 +518,13 @@ async function launch(runId: string, emit: Emit, body: () => Promise<unknown>): 
       if (e instanceof DeviceError) {
         // Nothing is lost but the steps since the last checkpoint: offer to resume from it.
         deviceLost = true;
-        await setStatus(job?.runId ?? runId, 'paused', emit, `${e.message.replace(/[.\s]+$/, '')}. Resume to continue from the last checkpoint.`, true);
+        await setStatus(
+          job?.runId ?? runId,
+          'paused',
+          emit,
+          `${e.message.replace(/[.\s]+$/, '')}. Resume to continue from the last checkpoint.`,
+          true,
+        );
       } else {
         await setStatus(job?.runId ?? runId, 'failed', emit, (e as Error).message);
       }
@@ -477,7 +535,14 @@ async function launch(runId: string, emit: Emit, body: () => Promise<unknown>): 
   })();
 }
 
-async function startKFold(l: Loaded, name: string, settings: RunSettings, sequences: Sequence[], k: number, emit: Emit): Promise<RunStarted> {
+async function startKFold(
+  l: Loaded,
+  name: string,
+  settings: RunSettings,
+  sequences: Sequence[],
+  k: number,
+  emit: Emit,
+): Promise<RunStarted> {
   const folds = foldsOf(sequences, k, settings.train.seed);
   const jobId = crypto.randomUUID();
   const first = folds[0];
@@ -522,7 +587,8 @@ async function resumeRun(runId: string, emit: Emit): Promise<RunStarted> {
   if (!head) fail(`run "${run.name}" has no checkpoint to resume from`);
   const state = await decodeState(head.bytes, `checkpoint of "${run.name}"`);
   const l = await ensureModel(settings.model);
-  if (state.meta.base.configHash !== l.identity.configHash) fail(`run "${run.name}" was trained on ${state.meta.base.name}, not on the loaded model`);
+  if (state.meta.base.configHash !== l.identity.configHash)
+    fail(`run "${run.name}" was trained on ${state.meta.base.name}, not on the loaded model`);
   const sequences = await sequencesFor(l, settings);
   const config = settings.train;
   const split = settings.kfold ? foldsOf(sequences, settings.kfold.k, config.seed)[settings.kfold.fold - 1] : splitData(sequences, config);
@@ -598,7 +664,8 @@ async function openRun(runId: string): Promise<LoadedRun> {
   if (!head) fail(`run "${run.name}" has no checkpoint: nothing to open`);
   const state = await decodeState(head.bytes, `checkpoint of "${run.name}"`);
   const l = await ensureModel(settings.model);
-  if (state.meta.base.configHash !== l.identity.configHash) fail(`run "${run.name}" was trained on ${state.meta.base.name}, not on the loaded model`);
+  if (state.meta.base.configHash !== l.identity.configHash)
+    fail(`run "${run.name}" was trained on ${state.meta.base.name}, not on the loaded model`);
   await restoreBaseWeights(l);
   const { trainables } = setupMethod(l.model, settings.train);
   if (settings.train.method === 'full') l.baseChanged = true;
@@ -689,7 +756,8 @@ function stopGeneration(): void {
  */
 async function runDemo(dataset: DemoDataset, steps: number | null, onEvent: (e: DemoEvent) => unknown): Promise<DemoResult> {
   if (!(dataset in DEMO_DATASETS)) fail(`unknown demo dataset "${dataset}" (support, intent, domain or alpaca)`);
-  if (steps !== null && (!Number.isInteger(steps) || steps < 1 || steps > 100_000)) fail(`the demo's steps must be a whole number from 1 to 100000 (got ${steps})`);
+  if (steps !== null && (!Number.isInteger(steps) || steps < 1 || steps > 100_000))
+    fail(`the demo's steps must be a whole number from 1 to 100000 (got ${steps})`);
   if (job) fail('a training run is in progress: stop it or wait for it to finish before the demo');
   if (generation) fail('a generation is running: wait for it or stop it first');
   if (demoRunning) fail('the demo is already running');
@@ -729,7 +797,12 @@ function filesRecord(files: Map<string, Uint8Array>): Record<string, Uint8Array>
 }
 
 function slug(s: string): string {
-  return s.replace(/[^\w.-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 60) || 'run';
+  return (
+    s
+      .replace(/[^\w.-]+/g, '-')
+      .replace(/^-+|-+$/g, '')
+      .slice(0, 60) || 'run'
+  );
 }
 
 async function exportFiles(kind: ExportKind): Promise<ExportResult> {
@@ -741,7 +814,10 @@ async function exportFiles(kind: ExportKind): Promise<ExportResult> {
   const s = await store();
   if (kind === 'peft') {
     if (!l.model.adapter) fail('this run is a full fine-tune: export the merged model instead of a PEFT adapter');
-    return { name: `${base}-adapter.zip`, files: filesRecord(await exportPeftAdapter(l.model, { baseModelName: l.info.name === 'default' ? null : l.info.name })) };
+    return {
+      name: `${base}-adapter.zip`,
+      files: filesRecord(await exportPeftAdapter(l.model, { baseModelName: l.info.name === 'default' ? null : l.info.name })),
+    };
   }
   if (kind === 'merged') {
     // A base kept in 16 or 8 bits for training is merged from its original f32 files.
@@ -755,7 +831,9 @@ async function exportFiles(kind: ExportKind): Promise<ExportResult> {
   }
   const settings = current.settings;
   const sequences = await sequencesFor(l, settings);
-  const split = settings.kfold ? foldsOf(sequences, settings.kfold.k, settings.train.seed)[settings.kfold.fold - 1] : splitData(sequences, settings.train);
+  const split = settings.kfold
+    ? foldsOf(sequences, settings.kfold.k, settings.train.seed)[settings.kfold.fold - 1]
+    : splitData(sequences, settings.train);
   const ds = await db.getDataset(s, settings.datasetId);
   const examples = await db.getDatasetExamples(s, settings.datasetId);
   const files = exportRecipe({
@@ -777,15 +855,34 @@ async function importState(file: File): Promise<RunListItem> {
   const state = await decodeState(file, file.name);
   const meta = state.meta;
   if (meta.base.configHash !== l.identity.configHash) {
-    fail(`${file.name} was trained on "${meta.base.name}" (${meta.base.modelType}, ${meta.base.numParameters.toLocaleString('en-US')} parameters), not on the loaded model "${l.info.name}": open that base model first`, 'checkpoint');
+    fail(
+      `${file.name} was trained on "${meta.base.name}" (${meta.base.modelType}, ${meta.base.numParameters.toLocaleString('en-US')} parameters), not on the loaded model "${l.info.name}": open that base model first`,
+      'checkpoint',
+    );
   }
   const s = await store();
   const datasets = await db.listDatasets(s);
   const ds = datasets.find((d) => (d.stats as { sha256?: string } | null)?.sha256 === meta.datasetHash);
-  const dataName = typeof meta.data.datasetName === 'string' ? meta.data.datasetName : typeof meta.data.file === 'string' ? meta.data.file : 'the same data file';
-  if (!ds) fail(`${file.name} was trained on data this browser does not have (sha256 ${meta.datasetHash.slice(0, 12)}…): import ${dataName} on the Data screen first`, 'checkpoint');
+  const dataName =
+    typeof meta.data.datasetName === 'string'
+      ? meta.data.datasetName
+      : typeof meta.data.file === 'string'
+        ? meta.data.file
+        : 'the same data file';
+  if (!ds)
+    fail(
+      `${file.name} was trained on data this browser does not have (sha256 ${meta.datasetHash.slice(0, 12)}…): import ${dataName} on the Data screen first`,
+      'checkpoint',
+    );
   const config = resolveTrainConfig(meta.config);
-  const settings: RunSettings = { train: config, datasetId: ds.id, datasetName: ds.name, datasetHash: meta.datasetHash, model: l.info.ref, modelName: l.info.name };
+  const settings: RunSettings = {
+    train: config,
+    datasetId: ds.id,
+    datasetName: ds.name,
+    datasetHash: meta.datasetHash,
+    model: l.info.ref,
+    modelName: l.info.name,
+  };
   const runName = `${typeof meta.data.runName === 'string' ? meta.data.runName : file.name.replace(/\.whetstone$/, '')} (imported)`;
   // A finished run is imported as finished (open it for Compare and Export); an unfinished one as paused.
   const finished = meta.trainer.stoppedEarly || meta.trainer.step >= meta.totalSteps;

@@ -5,6 +5,7 @@ import type { CausalLM } from './models/model';
 import { KVCache } from './models/layers';
 import { createRng } from './random';
 import { assertDeviceAlive } from './backend';
+import { checkPositions, positionLimit } from './hf-config';
 
 export interface GenerateOptions {
   maxNewTokens: number;
@@ -56,7 +57,8 @@ export function sampleNext(logits: Float32Array, opts: GenerateOptions, random: 
 /** Returns the prompt ids followed by the generated ids. */
 export async function generate(model: CausalLM, promptIds: number[], opts: GenerateOptions): Promise<number[]> {
   if (promptIds.length === 0) throw new Error('generate: the prompt is empty');
-  const maxPos = model.config.maxPositions;
+  checkPositions(model.config, promptIds.length, 'the prompt');
+  const maxPos = positionLimit(model.config) ?? Infinity; // generation ends there (HF would fail past it)
   const rng = createRng(opts.seed ?? 0);
   const stop = new Set(opts.stopIds ?? []);
   const cache = new KVCache(model.config.numLayers);
@@ -65,7 +67,7 @@ export async function generate(model: CausalLM, promptIds: number[], opts: Gener
     let input = promptIds;
     for (let n = 0; n < opts.maxNewTokens; n++) {
       if (opts.signal?.aborted) break;
-      if (out.length >= maxPos && model.config.modelType === 'gpt2') break;
+      if (out.length >= maxPos) break;
       assertDeviceAlive();
       const last = tf.tidy(() => {
         const ids = tf.tensor2d(input, [1, input.length], 'int32');

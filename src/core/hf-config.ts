@@ -39,7 +39,8 @@ function field(raw: Record<string, unknown>, names: string[], file: string, fall
   for (const n of names) {
     const v = raw[n];
     if (v === undefined || v === null) continue;
-    if (typeof v !== 'number' || !Number.isFinite(v)) throw new ConfigError(`${file}: field ${n} must be a number, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isFinite(v))
+      throw new ConfigError(`${file}: field ${n} must be a number, got ${JSON.stringify(v)}`);
     return v;
   }
   if (fallback !== undefined) return fallback;
@@ -76,7 +77,8 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
     const numHeads = positiveInt(field(raw, ['n_head', 'num_attention_heads'], file), 'n_head', LIMITS.heads, file);
     if (hiddenSize % numHeads !== 0) throw new ConfigError(`${file}: n_embd ${hiddenSize} is not divisible by n_head ${numHeads}`);
     const act = raw.activation_function ?? 'gelu_new';
-    if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh') throw new ConfigError(`${file}: unsupported activation_function ${String(act)} (supported: gelu_new)`);
+    if (act !== 'gelu_new' && act !== 'gelu_pytorch_tanh')
+      throw new ConfigError(`${file}: unsupported activation_function ${String(act)} (supported: gelu_new)`);
     return {
       modelType: type,
       vocabSize,
@@ -108,7 +110,8 @@ export function parseModelConfig(json: unknown, file = 'config.json'): ModelConf
   const hiddenSize = positiveInt(field(raw, ['hidden_size'], file), 'hidden_size', LIMITS.hidden, file);
   const numHeads = positiveInt(field(raw, ['num_attention_heads'], file), 'num_attention_heads', LIMITS.heads, file);
   const numKvHeads = positiveInt(field(raw, ['num_key_value_heads'], file, numHeads), 'num_key_value_heads', LIMITS.heads, file);
-  if (numHeads % numKvHeads !== 0) throw new ConfigError(`${file}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
+  if (numHeads % numKvHeads !== 0)
+    throw new ConfigError(`${file}: num_attention_heads ${numHeads} is not a multiple of num_key_value_heads ${numKvHeads}`);
   const headDimDefault = hiddenSize / numHeads;
   const headDim = positiveInt(field(raw, ['head_dim'], file, headDimDefault), 'head_dim', LIMITS.hidden, file);
   if (headDim % 2 !== 0) throw new ConfigError(`${file}: head_dim ${headDim} must be even for RoPE`);
@@ -150,7 +153,8 @@ export function countParameters(c: ModelConfig): number {
   const d = c.hiddenSize;
   const embed = c.vocabSize * d + (c.tieWordEmbeddings ? 0 : c.vocabSize * d);
   if (c.modelType === 'gpt2') {
-    const layer = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * c.intermediateSize + c.intermediateSize) + (c.intermediateSize * d + d);
+    const layer =
+      2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * c.intermediateSize + c.intermediateSize) + (c.intermediateSize * d + d);
     return embed + c.maxPositions * d + c.numLayers * layer + 2 * d;
   }
   const q = c.numHeads * c.headDim;
@@ -158,4 +162,20 @@ export function countParameters(c: ModelConfig): number {
   const attn = d * q + 2 * d * kv + q * d + (c.qkvBias ? q + 2 * kv : 0) + (c.oBias ? d : 0);
   const mlp = 3 * d * c.intermediateSize + (c.mlpBias ? 2 * c.intermediateSize + d : 0);
   return embed + c.numLayers * (attn + mlp + 2 * d) + d;
+}
+
+/**
+ * The most tokens a sequence may hold: GPT-2 learns one vector per position (n_positions of them), so a
+ * longer sequence has positions with none; RoPE families (llama, qwen2) compute theirs and take any length
+ * (max_position_embeddings is what they were trained to, not a limit), null.
+ */
+export function positionLimit(c: ModelConfig): number | null {
+  return c.modelType === 'gpt2' ? c.maxPositions : null;
+}
+
+/** Throws when `length` tokens are more than the model has positions for; `what` says where they come from. */
+export function checkPositions(c: ModelConfig, length: number, what: string): void {
+  const limit = positionLimit(c);
+  if (limit !== null && length > limit)
+    throw new ConfigError(`${what} is ${length} tokens, more than the ${limit} positions of this GPT-2 model (n_positions in config.json)`);
 }

@@ -38,11 +38,18 @@ export function tmpDir(prefix = 'whetstone-test-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
-/** The contract for every failure: exit 2, one `error: …` line on stderr, nothing on stdout. */
-export function expectCliError(r: CliResult, pattern: RegExp): void {
-  const errLines = r.stderr.split('\n').filter((l) => l.startsWith('error: '));
+/**
+ * The contract for every failure: exit 2, one `error: …` line on stderr and nothing else there, nothing on
+ * stdout. `afterWork`: the command failed after its work had begun, so the progress shown before the error
+ * line is allowed.
+ */
+export function expectCliError(r: CliResult, pattern: RegExp, opts: { afterWork?: boolean } = {}): void {
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  const errLines = lines.filter((l) => l.startsWith('error: '));
   if (r.code !== 2) throw new Error(`expected exit 2, got ${r.code}; stderr: ${r.stderr}`);
   if (r.stdout !== '') throw new Error(`expected empty stdout, got ${r.stdout}`);
   if (errLines.length !== 1) throw new Error(`expected one error line, got: ${r.stderr}`);
+  if (!opts.afterWork && lines.length !== 1) throw new Error(`expected the error line alone on stderr, got: ${r.stderr}`);
+  if (lines[lines.length - 1] !== errLines[0]) throw new Error(`expected the error line last on stderr, got: ${r.stderr}`);
   if (!pattern.test(errLines[0])) throw new Error(`error line ${errLines[0]} does not match ${pattern}`);
 }

@@ -101,7 +101,8 @@ export function unknownSchemaError(rec: object, ctx: RecordContext): DataError {
 
 function chatMessages(v: unknown, ctx: RecordContext, f: 'messages' | 'conversations'): ChatMessage[] {
   const name = key(ctx, f);
-  if (!Array.isArray(v)) throw new DataError(ctx.file, ctx.line, `must be an array, got ${typeName(v)}`, name);
+  if (!Array.isArray(v))
+    throw new DataError(ctx.file, ctx.line, v === undefined ? 'missing field' : `must be an array, got ${typeName(v)}`, name);
   if (v.length === 0) throw new DataError(ctx.file, ctx.line, 'must not be empty', name);
   const [roleKey, contentKey] = f === 'messages' ? ['role', 'content'] : ['from', 'value'];
   return v.map((m: unknown, i): ChatMessage => {

@@ -60,6 +60,11 @@ function kindOf(e: Example): Kind | null {
 
 /** Which data formats a mode accepts: text mode takes anything (as plain documents); completion needs
  *  prompt-completion; chat takes conversations (messages, ShareGPT, Alpaca) and prompt-completion pairs. */
+/** The mode a format trains in when none is chosen: raw text continues pretraining, pairs train on the completion, conversations on the replies. */
+export function defaultModeFor(format: DataFormat): TrainMode {
+  return format === 'text' ? 'text' : format === 'prompt-completion' ? 'completion' : 'chat';
+}
+
 export function modeAcceptsFormat(mode: TrainMode, format: DataFormat): boolean {
   if (mode === 'text') return true;
   if (mode === 'completion') return format === 'prompt-completion';

@@ -212,14 +212,19 @@ export function createRandomModel(config: ModelConfig, seed = 0): CausalLM {
   return new CausalLM(config, params);
 }
 
+/** A model folder's config.json, parsed and checked (no weights read). */
+export async function readModelConfig(source: FileSource): Promise<ModelConfig> {
+  if (!source.has('config.json')) throw new ConfigError(`${source.label}: no config.json`);
+  return parseModelConfig(await readJson(source, 'config.json'), `${source.label}/config.json`);
+}
+
 /**
  * Loads a Hugging Face model folder: config.json and model.safetensors (or a sharded index). Unknown
  * tensors, missing tensors and wrong shapes are errors naming the tensor; a tensor too large for one
  * WebGPU binding is refused before any upload.
  */
 export async function loadModel(source: FileSource): Promise<CausalLM> {
-  if (!source.has('config.json')) throw new ConfigError(`${source.label}: no config.json`);
-  const config = parseModelConfig(await readJson(source, 'config.json'), `${source.label}/config.json`);
+  const config = await readModelConfig(source);
   const family = familyOf(config);
   const shapes = family.parameterShapes(config);
   const weightSet = await openModelWeights(source);

@@ -12,6 +12,7 @@ import type { WhetTokenizer } from '../tokenizer';
 import type { CausalLM } from '../models/model';
 import { createLora, TARGET_PRESETS } from '../lora';
 import { WhetstoneError } from '../errors';
+import { checkPositions, positionLimit, type ModelConfig } from '../hf-config';
 import type { BaseIdentity } from '../checkpoint';
 import type { TrainConfig } from './config';
 
@@ -44,30 +45,58 @@ export function assertTokenizerFits(model: CausalLM, tok: WhetTokenizer, label =
   }
 }
 
+type PrepareProgress = (phase: 'import' | 'tokenize', done: number, total: number) => void;
+
 /** Imports, checks mode against format, tokenizes; errors name the file (and line) as import does. */
 export async function prepareData(
   blob: Blob,
   fileName: string,
   tok: WhetTokenizer,
   config: TrainConfig,
-  opts: { columns?: ColumnMapping; onProgress?: (phase: 'import' | 'tokenize', done: number, total: number) => void } = {},
+  opts: { columns?: ColumnMapping; onProgress?: PrepareProgress } = {},
 ): Promise<PreparedData> {
   const dataset = await importDataset(blob, fileName, {
     format: config.format,
     columns: opts.columns,
     onProgress: (done, total) => opts.onProgress?.('import', done, total),
   });
-  if (!modeAcceptsFormat(config.mode, dataset.format)) {
-    throw new WhetstoneError('data', `${fileName}: ${dataset.format} data cannot train in ${config.mode} mode`);
-  }
+  return { dataset, ...tokenizeDataset(dataset, fileName, tok, config, opts.onProgress), datasetHash: await hashBlob(blob) };
+}
+
+/** An imported dataset's sequences for `config`'s mode and length: refused when the mode cannot take its format, or nothing trains. */
+export function tokenizeDataset(
+  dataset: ImportedDataset,
+  fileName: string,
+  tok: WhetTokenizer,
+  config: Pick<TrainConfig, 'mode' | 'maxLength' | 'trainOnPrompt'>,
+  onProgress?: PrepareProgress,
+): Pick<PreparedData, 'sequences' | 'stats' | 'chatTemplateFallback'> {
+  checkModeFits(dataset, fileName, config.mode);
   const { sequences, stats, chatTemplateFallback } = tokenizeExamples(dataset.examples, tok, {
     mode: config.mode,
     maxLength: config.maxLength,
     trainOnPrompt: config.trainOnPrompt,
-    onProgress: (done, total) => opts.onProgress?.('tokenize', done, total),
+    onProgress: (done, total) => onProgress?.('tokenize', done, total),
   });
   if (sequences.length === 0) throw new WhetstoneError('data', `${fileName}: no example carries a trained token after tokenization`);
-  return { dataset, sequences, stats, chatTemplateFallback, datasetHash: await hashBlob(blob) };
+  return { sequences, stats, chatTemplateFallback };
+}
+
+export function checkModeFits(dataset: ImportedDataset, fileName: string, mode: TrainConfig['mode']): void {
+  if (!modeAcceptsFormat(mode, dataset.format))
+    throw new WhetstoneError('data', `${fileName}: ${dataset.format} data cannot train in ${mode} mode`);
+}
+
+/**
+ * The sequence length for a model: `maxLength` as given, refused past GPT-2's learned positions; when it
+ * was not given (`explicit` false), the default cut to them.
+ */
+export function fitMaxLength(model: ModelConfig, maxLength: number, explicit: boolean, what = 'max-length'): number {
+  const limit = positionLimit(model);
+  if (limit === null || maxLength <= limit) return maxLength;
+  if (!explicit) return limit;
+  checkPositions(model, maxLength, what);
+  return maxLength;
 }
 
 export function splitData(sequences: Sequence[], config: TrainConfig): { train: Sequence[]; val: Sequence[] } {

@@ -393,8 +393,16 @@ export class Trainer {
       if (hasVal && c.evalEvery > 0 && s % c.evalEvery === 0 && (await this.#evalAndMaybeStop())) break;
       if (c.checkpointEvery > 0 && s % c.checkpointEvery === 0 && s < this.totalSteps) await this.#checkpoint();
     }
+    let bestValLoss = this.state.bestValLoss;
     if (hasVal && !this.state.stoppedEarly && !stopped && (c.evalEvery === 0 || this.state.step % c.evalEvery !== 0)) {
-      await this.#evalAndMaybeStop();
+      // Off the evaluation schedule: reported (the event, the summary), but early stopping and the best weights
+      // count scheduled evaluations only, so that a run that ends here and is resumed later is the run that
+      // never stopped.
+      const { loss, accuracy } = await this.evaluate();
+      this.state.lastValLoss = loss;
+      const best = bestValLoss === null || loss < bestValLoss;
+      if (best) bestValLoss = loss;
+      this.#emit({ type: 'eval', step: this.state.step, valLoss: loss, valAccuracy: accuracy, best });
     }
     await this.#checkpoint();
     this.#dropSnapshot();
@@ -402,7 +410,7 @@ export class Trainer {
       steps: this.state.step,
       train_loss: this.state.lastTrainLoss,
       val_loss: this.state.lastValLoss,
-      best_val_loss: this.state.bestValLoss,
+      best_val_loss: bestValLoss,
       stopped_early: this.state.stoppedEarly,
       stopped,
     };
