@@ -247,6 +247,14 @@ describe('training commands: checked before work, outputs whole, resume and expo
     expect(c.json).toMatchObject({ mode: 'text', max_length: positions });
   });
 
+  it('training values out of range are refused before any work', () => {
+    const base = ['train', '--model', llama, '--data', data, '--mode', 'completion', '--backend', 'cpu', '--out', path.join(dir, 'never')];
+    expectCliError(whetstone([...base, '--threshold=-1']), /threshold: must be ≥ 0/);
+    expectCliError(whetstone([...base, '--checkpoint-every=-1']), /checkpoint-every: must be an integer ≥ 0/);
+    expectCliError(whetstone([...base, '--warmup', '1.5']), /warmup: must be a ratio in \[0, 1\) or a whole number of steps/);
+    expect(fs.existsSync(path.join(dir, 'never'))).toBe(false);
+  });
+
   it('data check: the mode follows the format unless given, checked as train checks it', () => {
     const msgs = path.join(dir, 'msgs.jsonl');
     fs.writeFileSync(

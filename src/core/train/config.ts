@@ -97,7 +97,11 @@ export function resolveTrainConfig(partial: TrainConfigInput): TrainConfig {
   check(['lora', 'full'].includes(c.method), 'method', `must be lora or full, got ${c.method}`);
   check(['constant', 'linear', 'cosine'].includes(c.schedule), 'schedule', `must be constant, linear or cosine, got ${c.schedule}`);
   check(c.lr > 0 && Number.isFinite(c.lr), 'lr', `must be a positive number, got ${c.lr}`);
-  check(c.warmup >= 0, 'warmup', 'must be ≥ 0');
+  check(
+    c.warmup >= 0 && (c.warmup < 1 || Number.isInteger(c.warmup)),
+    'warmup',
+    `must be a ratio in [0, 1) or a whole number of steps, got ${c.warmup}`,
+  );
   check(c.weightDecay >= 0, 'weight-decay', 'must be ≥ 0');
   check(c.clip >= 0, 'clip', 'must be ≥ 0');
   check(Number.isInteger(c.batchSize) && c.batchSize >= 1, 'batch', `must be a positive integer, got ${c.batchSize}`);
@@ -108,6 +112,12 @@ export function resolveTrainConfig(partial: TrainConfigInput): TrainConfig {
   check(c.valRatio >= 0 && c.valRatio < 1, 'val-ratio', `must be in [0, 1), got ${c.valRatio}`);
   check(Number.isInteger(c.evalEvery) && c.evalEvery >= 0, 'eval-every', 'must be an integer ≥ 0');
   check(Number.isInteger(c.patience) && c.patience >= 0, 'patience', 'must be an integer ≥ 0');
+  check(c.threshold >= 0 && Number.isFinite(c.threshold), 'threshold', `must be ≥ 0, got ${c.threshold}`);
+  check(
+    Number.isInteger(c.checkpointEvery) && c.checkpointEvery >= 0,
+    'checkpoint-every',
+    `must be an integer ≥ 0, got ${c.checkpointEvery}`,
+  );
   check(Number.isSafeInteger(c.seed), 'seed', 'must be an integer');
   check(c.modelDropout === null || (c.modelDropout >= 0 && c.modelDropout < 1), 'model-dropout', 'must be in [0, 1)');
   check(FROZEN_DTYPES.includes(c.frozenDtype), 'frozen-dtype', `must be f32, f16 or int8, got ${c.frozenDtype}`);
