@@ -198,41 +198,13 @@ describe('training commands: checked before work, outputs whole, resume and expo
   it('GPT-2: the default length is cut to n_positions, a longer --max-length is refused (train, eval, data check)', () => {
     const text = path.join(dir, 'long.txt');
     fs.writeFileSync(text, 'the quick brown fox jumps over the lazy dog. '.repeat(200));
-    const r = whetstone([
-      'train',
-      '--model',
-      gpt2,
-      '--data',
-      text,
-      '--mode',
-      'text',
-      '--steps',
-      '1',
-      '--backend',
-      'cpu',
-      '--out',
-      path.join(dir, 'g1'),
-    ]);
+    const trainText = (...more: string[]) =>
+      whetstone(['train', '--model', gpt2, '--data', text, '--mode', 'text', '--steps', '1', '--backend', 'cpu', ...more]);
+    const r = trainText('--out', path.join(dir, 'g1'));
     expect(r.code, r.stderr).toBe(0);
     const long = String(positions + 1);
     expectCliError(
-      whetstone([
-        'train',
-        '--model',
-        gpt2,
-        '--data',
-        text,
-        '--mode',
-        'text',
-        '--steps',
-        '1',
-        '--max-length',
-        long,
-        '--backend',
-        'cpu',
-        '--out',
-        path.join(dir, 'g2'),
-      ]),
+      trainText('--max-length', long, '--out', path.join(dir, 'g2')),
       /--max-length is \d+ tokens, more than the \d+ positions/,
     );
     expect(fs.existsSync(path.join(dir, 'g2'))).toBe(false);
