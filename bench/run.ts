@@ -9,7 +9,8 @@ import { lossAndGrads } from '../src/core/train/gradients';
 import { AdamW } from '../src/core/train/adamw';
 import { createRng } from '../src/core/random';
 import { setFusedKernels, fusedKernelsEnabled } from '../src/core/kernels';
-import { estimateMemory, type FrozenDtype } from '../src/core/memory';
+import { estimateMemory, type FrozenDtype, type MemoryEstimate } from '../src/core/memory';
+import { DeviceError } from '../src/core/errors';
 import { maxBindingBytes } from '../src/core/backend';
 import { watchBindings } from '../src/core/binding-watch';
 import { meterBuffers } from './buffer-meter';
@@ -167,6 +168,30 @@ function hasTimestampQuery(): boolean {
 }
 
 /** Runs one path (fused or naive) on a fresh model of `dims`. */
+/** src/core/memory.ts's estimate for this shape and these options (the app's model screen shows the same). */
+export function estimateFor(dims: ShapeDims, opts: Pick<RunOptions, 'frozenDtype' | 'gradientCheckpointing'>): MemoryEstimate {
+  return estimateMemory({
+    config: configOf(dims),
+    method: dims.loraR > 0 ? 'lora' : 'full',
+    loraR: dims.loraR,
+    targets: 'all-linear',
+    batch: dims.batch,
+    seq: dims.seq,
+    frozenDtype: opts.frozenDtype ?? 'f32',
+    gradientCheckpointing: opts.gradientCheckpointing,
+  });
+}
+
+/** Refuses, before any step, a shape with a tensor the engine cannot split over the storage-binding limit. */
+export function checkBindingFits(dims: ShapeDims, opts: Pick<RunOptions, 'frozenDtype' | 'gradientCheckpointing'>): void {
+  const e = estimateFor(dims, opts);
+  const limit = maxBindingBytes();
+  if (limit !== null && e.largestUnsplitBytes > limit)
+    throw new DeviceError(
+      `${e.largestUnsplitName} needs ${e.largestUnsplitBytes} bytes, more than the storage-binding limit of ${limit} bytes (it cannot be split)`,
+    );
+}
+
 export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions): Promise<PathResult> {
   const log = opts.log ?? (() => {});
   const previous = fusedKernelsEnabled();
@@ -236,6 +261,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     const label = fused ? 'fused' : 'naive';
     // The first step compiles shaders and creates the optimizer moments; the tensor count is taken after it.
     const first = await timedStep();
+    watch.check(); // a tensor over the binding limit fails now, not after the measured steps
     log(`${label}: first step ${first.ms.toFixed(0)} ms, loss ${first.loss.toFixed(4)}`);
     const tensorsBefore = tf.memory().numTensors;
     for (let i = 0; i < opts.warmup; i++) await timedStep();
@@ -299,16 +325,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
       peakBufferBytes,
       largestBinding: watch.largest,
       maxBindingBytes: maxBindingBytes(),
-      estimatedPeakBytes: estimateMemory({
-        config: configOf(dims),
-        method: dims.loraR > 0 ? 'lora' : 'full',
-        loraR: dims.loraR,
-        targets: 'all-linear',
-        batch: dims.batch,
-        seq: dims.seq,
-        frozenDtype: opts.frozenDtype ?? 'f32',
-        gradientCheckpointing: opts.gradientCheckpointing,
-      }).peakBytes,
+      estimatedPeakBytes: estimateFor(dims, opts).peakBytes,
       gpuBytesAllocated,
       tensorsBefore,
       tensorsAfter,

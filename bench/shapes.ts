@@ -62,24 +62,32 @@ export function resolveShape(name: string, o: ShapeOverrides = {}): ShapeDims {
   const dims = { ...base };
   for (const [k, v] of Object.entries(o)) if (v !== undefined) (dims as Record<string, unknown>)[k] = v;
   if (o.d !== undefined && o.intermediate === undefined) dims.intermediate = Math.round((base.intermediate / base.d) * o.d);
-  if (o.d !== undefined && o.heads === undefined && dims.d % dims.heads !== 0) {
+  // Positive integers first (a d of 0 or a fraction would send the head search below round forever).
+  for (const [k, v] of Object.entries(dims)) {
+    if (typeof v === 'number' && k !== 'loraR' && !(Number.isInteger(v) && v > 0))
+      throw new Error(`${k} must be a positive integer, got ${v}`);
+  }
+  const headsFit = (h: number) => dims.d % h === 0 && (dims.family !== 'llama' || (dims.d / h) % 2 === 0); // RoPE: even head dim
+  if (o.d !== undefined && o.heads === undefined && !headsFit(dims.heads)) {
     // e.g. gpt-10m with --d 64: 6 heads do not divide 64; take the most heads (≤ the preset's) that do.
     let h = dims.heads;
-    while (dims.d % h !== 0 || (dims.family === 'llama' && (dims.d / h) % 2 !== 0)) h--;
+    while (h > 1 && !headsFit(h)) h--;
     dims.heads = h;
   }
   if (dims.family === 'gpt2') {
     if (o.kvHeads !== undefined && o.kvHeads !== dims.heads)
       throw new Error('--kv-heads applies to Llama shapes only (GPT-2 has one key/value head per query head)');
     dims.kvHeads = dims.heads;
-  } else if (o.heads !== undefined && o.kvHeads === undefined) {
-    dims.kvHeads = base.kvHeads > 0 && dims.heads % base.kvHeads === 0 ? base.kvHeads : dims.heads;
-  }
-  for (const [k, v] of Object.entries(dims)) {
-    if (typeof v === 'number' && k !== 'loraR' && !(Number.isInteger(v) && v > 0))
-      throw new Error(`${k} must be a positive integer, got ${v}`);
+  } else if (o.kvHeads === undefined && dims.heads % dims.kvHeads !== 0) {
+    // the heads changed (--heads, or derived from --d): the preset's key/value heads if they still divide them, else as many as divide
+    let kv = Math.min(base.kvHeads, dims.heads);
+    while (dims.heads % kv !== 0) kv--;
+    dims.kvHeads = kv;
   }
   if (dims.d % dims.heads !== 0) throw new Error(`d ${dims.d} is not divisible by heads ${dims.heads}`);
+  if (dims.family === 'llama' && (dims.d / dims.heads) % 2 !== 0)
+    throw new Error(`the head dimension d / heads = ${dims.d / dims.heads} is odd: RoPE rotates pairs (choose d and heads so it is even)`);
+  if (dims.heads % dims.kvHeads !== 0) throw new Error(`heads ${dims.heads} is not a multiple of kv-heads ${dims.kvHeads}`);
   if (dims.seq < 2) throw new Error('seq must be at least 2 (the loss predicts the next token)');
   return dims;
 }

@@ -4,7 +4,7 @@
 import { parse, UsageError, type Parsed } from './args';
 import { applyBindingLimit, log, releaseNotes, startBackend } from './runtime';
 import { resolveShape, SHAPE_NAMES, type ShapeOverrides } from '../bench/shapes';
-import { runPath, type PathResult } from '../bench/run';
+import { checkBindingFits, runPath, type PathResult } from '../bench/run';
 import { benchMatmul } from '../bench/kernel-matmul';
 import { benchAttention } from '../bench/kernel-attention';
 import { setSubgroups, subgroupsActive } from '../src/core/kernels/subgroups';
@@ -129,6 +129,34 @@ async function bench(argv: string[]) {
     'max-binding-mib': { type: 'string' },
   });
   const kernel = args.str('kernel');
+  // Each mode's own flags: one given to the other is a mistake worth saying (it would be ignored).
+  const modelOnly = [
+    'shape',
+    'layers',
+    'seq',
+    'vocab',
+    'intermediate',
+    'steps',
+    'lr',
+    'clip',
+    'weight-decay',
+    'seed',
+    'naive',
+    'naive-only',
+    'leak-check',
+    'leak-steps',
+    'vary-lengths',
+    'by-kernel',
+    'frozen-dtype',
+    'gradient-checkpointing',
+    'lora-dropout',
+    'max-binding-mib',
+  ];
+  const kernelOnly = ['m', 'n', 'k', 'b', 't', 'iters', 'transpose-b'];
+  const given = (flag: string) => args.str(flag) !== undefined || args.bool(flag);
+  const stray = (kernel !== undefined ? modelOnly : kernelOnly).find(given);
+  if (stray)
+    throw new UsageError(`--${stray} applies to ${kernel !== undefined ? 'the model benchmark (--shape)' : '--kernel benchmarks'} only`);
   if (kernel !== undefined) return benchKernel(kernel, args);
   const shapeName = args.str('shape') ?? 'tiny';
   if (!(SHAPE_NAMES as readonly string[]).includes(shapeName))
@@ -161,17 +189,29 @@ async function bench(argv: string[]) {
   if (steps < 1 || warmup < 0) throw new UsageError('--steps must be ≥ 1 and --warmup ≥ 0');
   const leakSteps = args.bool('leak-check') ? (args.int('leak-steps') ?? 200) : undefined;
   if (leakSteps !== undefined && leakSteps < 11) throw new UsageError('--leak-steps must be at least 11');
+  if (leakSteps === undefined && args.str('leak-steps') !== undefined) throw new UsageError('--leak-steps applies to --leak-check');
+  if (args.bool('naive') && args.bool('naive-only')) throw new UsageError('give --naive or --naive-only, not both');
+  if (leakSteps !== undefined && args.bool('naive-only'))
+    throw new UsageError('--leak-check runs on the fused path: not with --naive-only');
+  const seed = args.int('seed') ?? 0;
+  if (seed < 0) throw new UsageError(`--seed must be ≥ 0, got ${seed}`);
+  for (const flag of ['lr', 'clip', 'weight-decay']) {
+    const v = args.num(flag);
+    if (v !== undefined && !(v >= 0 && (flag !== 'lr' || v > 0)))
+      throw new UsageError(`--${flag} must be ${flag === 'lr' ? '> 0' : '≥ 0'}, got ${v}`);
+  }
   const varyLengths = args.bool('vary-lengths');
   if (varyLengths && leakSteps === undefined) throw new UsageError('--vary-lengths applies to --leak-check');
   const info = await startBench(args);
   applyBindingLimit(args);
+  checkBindingFits(dims, { frozenDtype, gradientCheckpointing: args.bool('gradient-checkpointing') });
   const opts = {
     steps,
     warmup,
     lr: args.num('lr') ?? 1e-4,
     clip: args.num('clip') ?? 1,
     weightDecay: args.num('weight-decay') ?? 0.01,
-    seed: args.int('seed') ?? 0,
+    seed,
     leakSteps,
     varyLengths,
     frozenDtype,

@@ -37,6 +37,10 @@ async function main(): Promise<void> {
   }
   const command = commands[name];
   if (!command) throw new UsageError(`unknown command ${name} (${USAGE.split('\n')[1]})`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${USAGE}\n${name}'s options: README.md, "The whetstone CLI"\n`);
+    return;
+  }
   const result = await command(rest);
   releaseNotes();
   if (result !== undefined) process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -348,3 +348,71 @@ describe('training commands: checked before work, outputs whole, resume and expo
     expect(fs.readdirSync(blocked)).toEqual(['adapter_model.safetensors']);
   });
 });
+
+describe('bench: shapes and flags checked before any step', () => {
+  const tinyLlama = [
+    'bench',
+    '--shape',
+    'smollm2-135m-lora',
+    '--layers',
+    '1',
+    '--seq',
+    '8',
+    '--batch',
+    '1',
+    '--vocab',
+    '64',
+    '--steps',
+    '1',
+    '--warmup',
+    '0',
+    '--backend',
+    'cpu',
+  ];
+
+  it('--d alone derives heads and key/value heads that fit; a d no head count fits is refused (it had looped forever)', () => {
+    const r = whetstone([...tinyLlama, '--d', '64'], { timeoutMs: 120_000 });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/"d":64,"heads":8,"kvHeads":2/);
+    expectCliError(whetstone([...tinyLlama, '--d', '33'], { timeoutMs: 60_000 }), /head dimension d \/ heads = 33 is odd/);
+    expectCliError(whetstone([...tinyLlama, '--kv-heads', '2']), /heads 9 is not a multiple of kv-heads 2/);
+  });
+
+  it('flags of the other mode, conflicting or out-of-range flags, and a tensor over the binding limit are refused', () => {
+    expectCliError(
+      whetstone(['bench', '--kernel', 'matmul', '--m', '2', '--n', '2', '--k', '2', '--shape', 'tiny', '--backend', 'cpu']),
+      /--shape applies to the model benchmark/,
+    );
+    expectCliError(whetstone([...tinyLlama, '--m', '5']), /--m applies to --kernel benchmarks only/);
+    expectCliError(whetstone([...tinyLlama, '--naive-only', '--leak-check']), /not with --naive-only/);
+    expectCliError(whetstone([...tinyLlama, '--naive', '--naive-only']), /not both/);
+    expectCliError(whetstone([...tinyLlama, '--leak-steps', '20']), /--leak-steps applies to --leak-check/);
+    expectCliError(whetstone([...tinyLlama, '--seed=-1']), /--seed must be ≥ 0/);
+    expectCliError(whetstone([...tinyLlama, '--lr', '0']), /--lr must be > 0/);
+    expectCliError(
+      whetstone([
+        'bench',
+        '--shape',
+        'tiny',
+        '--layers',
+        '1',
+        '--d',
+        '32',
+        '--seq',
+        '16',
+        '--batch',
+        '1',
+        '--vocab',
+        '4096',
+        '--max-binding-mib',
+        '0.01',
+        '--backend',
+        'cpu',
+      ]),
+      /an MLP weight \[128 × 32\] needs 16384 bytes, more than the storage-binding limit of 10484 bytes/,
+    );
+    const help = whetstone(['bench', '--help']);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/usage: whetstone/);
+  });
+});
