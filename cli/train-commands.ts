@@ -203,7 +203,6 @@ interface RunContext {
   onEvent: (e: TrainEvent) => void;
 }
 
-/** One training run on (train, val); writes state, metrics and the adapter or model into ctx.out. */
 /** What a state builds on (train --resume, export): the base model it was trained on, by its config's hash. */
 function checkSameBase(state: FullState, configHash: string, modelDir: string, what: string): void {
   if (state.meta.base.configHash !== configHash)
@@ -218,6 +217,7 @@ function checkSameData(state: FullState, datasetHash: string, dataFile: string, 
     throw new CheckpointError(`${dataFile} is not the data the state was trained on (sha256 differs); ${what} needs the same data`);
 }
 
+/** One training run on (train, val); writes state, metrics and the adapter or model into ctx.out. */
 async function trainOnce(ctx: RunContext, train: Sequence[], val: Sequence[], resume: FullState | null): Promise<TrainSummary> {
   const model = await loadModel(dirSource(ctx.modelDir));
   assertTokenizerFits(model, ctx.tok, `${ctx.modelDir}/tokenizer.json`);
