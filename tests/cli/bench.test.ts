@@ -65,6 +65,13 @@ describe('whetstone bench', () => {
     // 7 matmul programs per LoRA linear layer: down and the base product with the branch's up-projection in its
     // epilogue forward; down again, dB, dDown, dA and dx (dy W + dDown A, one program) backward
     expect(sum(Object.fromEntries(Object.entries(programs).filter(([k]) => k.startsWith('whet_mm_'))))).toBe(7 * 7);
+    // LoRA dropout: the mask drawn inside those programs where x (and dx's LoRA term) is read: none more
+    const dropped = whetstone(['bench', '--shape', 'smollm2-135m-lora', ...dims, '--steps', '1', '--warmup', '0', '--by-kernel', '--lora-dropout', '0.1', '--backend', 'webgpu']);
+    expect(dropped.code, dropped.stderr).toBe(0);
+    const withDropout = dropped.json.dispatchesByProgram as Record<string, number>;
+    expect(sum(Object.fromEntries(Object.entries(withDropout).filter(([k]) => k.startsWith('whet_mm_'))))).toBe(7 * 7);
+    expect(Object.keys(withDropout).filter((k) => k.includes('dropout'))).toEqual([]);
+    expect(dropped.json.dispatchesPerStep).toBe(r.json.dispatchesPerStep);
     const plain = whetstone(['bench', '--shape', 'smollm2-135m-lora', ...dims, '--steps', '1', '--warmup', '0', '--backend', 'cpu']);
     expect(plain.code, plain.stderr).toBe(0);
     expect(plain.json).not.toHaveProperty('kernelsByName');

@@ -1,15 +1,15 @@
 // A linear layer as one kernel: x W (+ b) through matmul.ts (the bias added in the same program), plus the
 // LoRA branch s · (dropout(x) Aᵀ) Bᵀ added by the same program's low-rank epilogue once the rank-r `down` is
-// formed (two programs, not three). The backward returns dx (dy W + dDown A, again one program without LoRA
-// dropout), dW (only when W trains), db, dA, dB from one kernel. Only x is kept for it: LoRA dropout's
-// hashed mask (dropout.ts) is drawn again from its seed, so dropout(x) is never stored. x [N, in]; W [in, out]
-// (GPT-2 Conv1D) or [out, in] (HF Linear); A [r, in]; B [out, r].
+// formed (two programs, not three). The backward returns dx (dy W + dropout(dDown A), one program), dW (only
+// when W trains), db, dA, dB from one kernel. Only x is kept for it: LoRA dropout's hashed mask (dropout.ts)
+// is drawn inside the matmul programs wherever x (or dx's LoRA term) is read or written, so dropout(x) is
+// never stored nor made. x [N, in]; W [in, out] (GPT-2 Conv1D) or [out, in] (HF Linear); A [r, in]; B [out, r].
 import * as tf from '@tensorflow/tfjs';
 import { f32 } from './backend-util';
 import { columnSumJs, columnSumWebGpu } from './activations';
 import { isPacked, type PackedFormat, type PackedWeight } from './f16';
-import { matMulInfo, type LowRank } from './matmul';
-import { dropoutInfo, type DropoutAttrs } from './dropout';
+import { matMulInfo, type LowRank, type MatMulOptions } from './matmul';
+import { type DropoutAttrs } from './dropout';
 import {
   allVariables,
   defineAlias,
@@ -65,6 +65,7 @@ function matmul(
   packedB?: Packed,
   alpha = 1,
   lowRank?: LowRank,
+  dropout?: MatMulOptions['dropout'],
 ): Info {
   const bound = bias ? (bias.shape.length === 1 ? { bias } : { addend: bias }) : {};
   return matMulInfo(name, backend, a, b, {
@@ -74,6 +75,7 @@ function matmul(
     packedShapeB: packedB?.shape,
     packedFormatB: packedB?.format,
     lowRank,
+    dropout,
     ...bound,
   });
 }
@@ -89,11 +91,10 @@ function forward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs,
   const base = (lowRank?: LowRank) =>
     matmul(name, backend, x, inputs.w, false, !a.conv1d, a.hasBias ? bias : undefined, packedOf(a), 1, lowRank);
   if (!loraA) return base();
-  const xl = a.dropout ? dropoutInfo(name, backend, x, a.dropout) : x; // the branch's input
-  const down = matmul(name, backend, xl, loraA, false, true); // [N, r]
+  // down = dropout(x) Aᵀ [N, r], the mask applied as x is read
+  const down = matmul(name, backend, x, loraA, false, true, undefined, undefined, 1, undefined, a.dropout && { attrs: a.dropout, a: true });
   const out = base({ l: down, r: loraB, transposeR: true, alpha: a.scale }); // x W (+ b) + scale · down Bᵀ
   disposeInfos(backend, down);
-  if (xl !== x) disposeInfos(backend, xl);
   return out;
 }
 
@@ -101,24 +102,19 @@ function backward(inputs: Record<string, Info>, backend: Backend, a: LinearAttrs
   const { dy, x, loraA, loraB } = inputs;
   const dW = () => (a.conv1d ? matmul(name, backend, x, dy, true, false) : matmul(name, backend, dy, x, true, false));
   if (a.onlyW) return [dW()];
-  const baseDx = (lowRank?: LowRank) => matmul(name, backend, dy, inputs.w, false, a.conv1d, undefined, packedOf(a), 1, lowRank); // [N, in]
+  const baseDx = (lowRank?: LowRank, dropout?: MatMulOptions['dropout']) =>
+    matmul(name, backend, dy, inputs.w, false, a.conv1d, undefined, packedOf(a), 1, lowRank, dropout); // [N, in]
   const outs: Info[] = [];
   if (a.needW) outs.push(dW());
   if (a.hasBias) outs.push(columnSum(name, backend, dy));
   if (!loraA) return [baseDx(), ...outs];
-  const xl = a.dropout ? dropoutInfo(name, backend, x, a.dropout) : x; // the forward's mask, drawn again
-  const down = matmul(name, backend, xl, loraA, false, true); // [N, r]
+  // The forward's dropout mask on x, drawn again where x is read (never stored), and on dx's LoRA term.
+  const drop = (on: 'a' | 'b' | 'low') => a.dropout && { attrs: a.dropout, [on]: true };
+  const down = matmul(name, backend, x, loraA, false, true, undefined, undefined, 1, undefined, drop('a')); // dropout(x) Aᵀ [N, r]
   const dB = matmul(name, backend, dy, down, true, false, undefined, undefined, a.scale); // scale · dyᵀ down [out, r]
   const dDownS = matmul(name, backend, dy, loraB, false, false, undefined, undefined, a.scale); // scale · dy B [N, r]
-  const dA = matmul(name, backend, dDownS, xl, true, false); // [r, in]
-  let dx: Info;
-  if (a.dropout) {
-    // dy W + dropout(dDownS A): the mask (and scale) of the forward on the branch's input gradient
-    const dxl = matmul(name, backend, dDownS, loraA, false, false); // [N, in]
-    const dxBase = baseDx();
-    dx = dropoutInfo(name, backend, dxl, a.dropout, dxBase);
-    disposeInfos(backend, dxl, xl, dxBase);
-  } else dx = baseDx({ l: dDownS, r: loraA, transposeR: false, alpha: 1 }); // dy W + dDownS A
+  const dA = matmul(name, backend, dDownS, x, true, false, undefined, undefined, 1, undefined, drop('b')); // dDownSᵀ dropout(x) [r, in]
+  const dx = baseDx({ l: dDownS, r: loraA, transposeR: false, alpha: 1 }, drop('low')); // dy W + dropout(dDownS A)
   disposeInfos(backend, down, dDownS);
   return [dx, ...outs, dA, dB];
 }

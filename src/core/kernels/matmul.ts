@@ -16,6 +16,7 @@ import { callKernel, defineComposite, disposeInfos, reshaped, runKernel, type Ba
 import { unpackInfo, type PackedFormat } from './f16';
 import { int8DecodeWgsl, int8Layout } from './int8';
 import { subgroupsActive } from './subgroups';
+import { DROP_UNIFORMS, DROP_WGSL, dropoutInfo, dropUniforms, type DropoutAttrs } from './dropout';
 
 type Info = tf.TensorInfo;
 
@@ -38,6 +39,12 @@ export interface MatMulOptions {
   packedFormatB?: PackedFormat;
   /** A low-rank product added last (LoRA's branch in the same program as the base layer's product). */
   lowRank?: LowRank;
+  /**
+   * One hashed dropout mask (dropout.ts) applied as the program reads or writes: to A's elements (`a`, A
+   * [M, K] untransposed), B's (`b`, B [K, N] untransposed) or the low-rank term's (`low`), each by its index
+   * in its own [rows, cols] layout. 2D products only. LoRA's dropout on x, its mask drawn where x is read.
+   */
+  dropout?: { attrs: DropoutAttrs; a?: boolean; b?: boolean; low?: boolean };
 }
 
 /**
@@ -80,6 +87,10 @@ interface Spec extends Tiling {
   packedB: PackedFormat | null;
   /** The low-rank epilogue: 0 none, 1 R [r, N], 2 R [N, r]. */
   lowRank: LowRankKind;
+  /** The dropout mask on A's loads, B's loads, the low-rank term. */
+  dropA: boolean;
+  dropB: boolean;
+  dropLow: boolean;
 }
 
 type LowRankKind = 0 | 1 | 2;
@@ -131,7 +142,8 @@ function shaderKey(s: Spec): string {
   const f = (b: boolean) => (b ? 1 : 0);
   return (
     `whet_mm_${s.wx}x${s.wy}x${s.tk}_t${f(s.tA)}${f(s.tB)}_v${f(s.vecA)}${f(s.vecB)}${f(s.vecC)}` +
-    `_fit${f(s.fitM)}${f(s.fitN)}${f(s.fitK)}_e${f(s.bias)}${f(s.addend)}_p${s.packedB ?? 0}_l${s.lowRank}`
+    `_fit${f(s.fitM)}${f(s.fitN)}${f(s.fitK)}_e${f(s.bias)}${f(s.addend)}_p${s.packedB ?? 0}_l${s.lowRank}` +
+    `_d${f(s.dropA)}${f(s.dropB)}${f(s.dropLow)}`
   );
 }
 
@@ -162,7 +174,7 @@ function loadA(s: Spec): string {
       let gk = k0 + c4 * 4;
       var v = vec4<f32>(0.0);
       if (${all(!s.fitM && 'gm < uniforms.mDim', !s.fitK && 'gk < uniforms.kDim')}) {
-        v = A[(offA + gm * uniforms.kDim + gk) / 4];
+        v = A[(offA + gm * uniforms.kDim + gk) / 4];${s.dropA ? `\n        v = v * ${dropVec4('gm', 'uniforms.kDim', 'gk')};` : ''}
       }
       As[(c4 * 4) * TM4 + r / 4][r % 4] = v.x;
       As[(c4 * 4 + 1) * TM4 + r / 4][r % 4] = v.y;
@@ -181,7 +193,7 @@ function loadA(s: Spec): string {
       let gk = k0 + c;
       var v = 0.0;
       if (${all(!s.fitM && 'gm < uniforms.mDim', !s.fitK && 'gk < uniforms.kDim')}) {
-        v = A[offA + gm * uniforms.kDim + gk];
+        v = A[offA + gm * uniforms.kDim + gk];${s.dropA ? `\n        v = v * ${dropAt('gm', 'uniforms.kDim', 'gk')};` : ''}
       }
       As[c * TM4 + r / 4][r % 4] = v;`,
     );
@@ -243,6 +255,16 @@ function packedBWgsl(packed: PackedFormat | null): string {
 const UNIFORMS =
   'mDim : i32, nDim : i32, kDim : i32, strideA : i32, strideB : i32, strideD : i32, bCols : i32, bWords : i32, alpha : f32, rank : i32, lowAlpha : f32,';
 
+/** WGSL: the dropout factor of element [row, col] of a [rows, cols] operand (dropout.ts's dropFactorAt). */
+function dropAt(row: string, cols: string, col: string): string {
+  return `dropFactorAt(u32(${row}), u32(${cols}), u32(${col}))`;
+}
+
+/** ... of the four elements [row, col … col + 3]. */
+function dropVec4(row: string, cols: string, col: string): string {
+  return `vec4<f32>(${[0, 1, 2, 3].map((c) => dropAt(row, cols, c ? `${col} + ${c}` : col)).join(', ')})`;
+}
+
 /** Index into the low-rank epilogue's R of element (c, n) of op(R) (R [r, N], or [N, r] for kind 2). */
 function lowRAt(kind: LowRankKind, c: string, n: string): string {
   return kind === 2 ? `lowR[(${n}) * uniforms.rank + ${c}]` : `lowR[${c} * uniforms.nDim + ${n}]`;
@@ -263,7 +285,7 @@ function loadB(s: Spec): string {
       let gn = tileN + n4 * 4;
       var v = vec4<f32>(0.0);
       if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
-        v = B[(offB + gk * uniforms.nDim + gn) / 4];
+        v = B[(offB + gk * uniforms.nDim + gn) / 4];${s.dropB ? `\n        v = v * ${dropVec4('gk', 'uniforms.nDim', 'gn')};` : ''}
       }
       Bs[kk * TN4 + n4] = v;`,
     );
@@ -279,7 +301,7 @@ function loadB(s: Spec): string {
       let gn = tileN + c;
       var v = 0.0;
       if (${all(!s.fitN && 'gn < uniforms.nDim', !s.fitK && 'gk < uniforms.kDim')}) {
-        v = ${bAt(s.packedB, 'offB + gk * uniforms.nDim + gn')};
+        v = ${bAt(s.packedB, 'offB + gk * uniforms.nDim + gn')};${s.dropB ? `\n        v = v * ${dropAt('gk', 'uniforms.nDim', 'gn')};` : ''}
       }
       Bs[kk * TN4 + c / 4][c % 4] = v;`,
     );
@@ -388,9 +410,18 @@ function userCode(s: Spec): string {
             `if (rowBase + ${i} < uniforms.mDim) { low${i} = fma(vec4<f32>(lowL[(rowBase + ${i}) * uniforms.rank + c]), rv, low${i}); }`,
         )
         .join('\n      ')}
+    }${
+      s.dropLow
+        ? `
+    for (var j = 0; j < 4; j++) {
+      if (colBase + j < uniforms.nDim) {
+        ${[0, 1, 2, 3].map((i) => `low${i}[j] = low${i}[j] * ${dropAt(`rowBase + ${i}`, 'uniforms.nDim', 'colBase + j')};`).join('\n        ')}
+      }
+    }`
+        : ''
     }`
     : '';
-  return `${packedBWgsl(s.packedB)}
+  return `${packedBWgsl(s.packedB)}${s.dropA || s.dropB || s.dropLow ? DROP_WGSL : ''}
   const TM4 : i32 = ${tm / 4};
   const TN4 : i32 = ${tn / 4};
   var<workgroup> As : array<vec4<f32>, ${(tm * s.tk) / 4}>;
@@ -436,7 +467,7 @@ function program(s: Spec, batch: number, m: number, n: number, inputs: string[])
     dispatchLayout: { x: [2], y: [1], z: [0] },
     dispatch: [Math.ceil(n / (4 * s.wx)), Math.ceil(m / (4 * s.wy)), batch],
     workgroupSize: [s.wx, s.wy, 1],
-    uniforms: UNIFORMS,
+    uniforms: UNIFORMS + (s.dropA || s.dropB || s.dropLow ? DROP_UNIFORMS : ''),
     getUserCode: () => userCode(s),
   };
 }
@@ -448,6 +479,8 @@ interface SkinnySpec {
   bias: boolean;
   addend: boolean;
   lowRank: LowRankKind;
+  /** The dropout mask on the low-rank term (operand dropout takes the tiles). */
+  dropLow: boolean;
 }
 
 const SKINNY_ROWS = 4; // rows of op(A) (M) the program takes
@@ -492,10 +525,10 @@ function skinnyUserCode(s: SkinnySpec): string {
   fn lowAt(r : i32, n : i32) -> f32 {
     var sum = 0.0;
     for (var c = 0; c < uniforms.rank; c = c + 1) { sum = sum + lowL[r * uniforms.rank + c] * ${lowRAt(s.lowRank, 'c', 'n')}; }
-    return sum * uniforms.lowAlpha;
+    return sum * uniforms.lowAlpha${s.dropLow ? ` * ${dropAt('r', 'uniforms.nDim', 'n')}` : ''};
   }`
     : '';
-  return `${packedBWgsl(s.packedB)}${lowAt}
+  return `${packedBWgsl(s.packedB)}${s.dropLow ? DROP_WGSL : ''}${lowAt}
   enable subgroups;
   var<workgroup> red : array<vec4<f32>, ${C * SKINNY_WG}>;
 
@@ -537,11 +570,11 @@ function skinnyProgram(s: SkinnySpec, batch: number, m: number, n: number, input
     variableComponents: inputs.map((name) => (s.vec && (name === 'A' || name === 'B') ? 4 : 1)),
     outputComponent: 1,
     outputShape: [batch, m, n],
-    shaderKey: `whet_mm_skinny_v${f(s.vec)}_p${s.packedB ?? 0}_e${f(s.bias)}${f(s.addend)}_l${s.lowRank}`,
+    shaderKey: `whet_mm_skinny_v${f(s.vec)}_p${s.packedB ?? 0}_e${f(s.bias)}${f(s.addend)}_l${s.lowRank}_d${f(s.dropLow)}`,
     dispatchLayout: { x: [2], y: [1], z: [0] },
     dispatch: [Math.ceil(n / SKINNY_COLS), 1, batch],
     workgroupSize: [SKINNY_WG, 1, 1],
-    uniforms: UNIFORMS,
+    uniforms: UNIFORMS + (s.dropLow ? DROP_UNIFORMS : ''),
     getUserCode: () => skinnyUserCode(s),
   };
 }
@@ -563,6 +596,10 @@ export function tiledMatMulSupports(a: Info, b: Info, o: MatMulOptions = {}): bo
     if (o.addend) {
       const size = sizeOf(o.addend.shape);
       if (size !== d.m * d.n && size !== d.batch * d.m * d.n) return false;
+    }
+    if (o.dropout) {
+      const { a: onA, b: onB, low } = o.dropout;
+      if (d.batch !== 1 || (onA && o.transposeA) || (onB && (o.transposeB || o.packedShapeB)) || (low && !o.lowRank)) return false;
     }
     if (o.lowRank) {
       const { l, r, transposeR } = o.lowRank;
@@ -590,7 +627,8 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
   const d = dims(a, logicalB(b, o), tA, tB);
   const { batch, m, n, k } = d;
   if (batch * m * n === 0) return backend.makeTensorInfo(d.outShape, 'float32', new Float32Array(0));
-  const thin = skinny(d, tA, tB);
+  const drop = o.dropout;
+  const thin = skinny(d, tA, tB) && !drop?.a && !drop?.b; // operand dropout: the tiles' loads
   const t = tiling(batch, m, n);
   const spec: Spec = {
     ...t,
@@ -606,6 +644,9 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
     addend: !!o.addend,
     packedB,
     lowRank: lowRankKind(o),
+    dropA: !!drop?.a,
+    dropB: !!drop?.b,
+    dropLow: !!drop?.low,
   };
   const names = ['A', 'B'];
   // The packed words keep their own (flat) shape: only the program's index arithmetic sees [K, N] / [N, K].
@@ -631,8 +672,16 @@ export function tiledMatMulWebGpu(backend: WebGpuBackendLike, a: Info, b: Info, 
     { type: 'float32', data: [o.alpha ?? 1] },
     { type: 'int32', data: [o.lowRank ? o.lowRank.l.shape[1] : 0] },
     { type: 'float32', data: [o.lowRank?.alpha ?? 0] },
+    ...(drop ? dropUniforms(drop.attrs) : []),
   ];
-  const skinnySpec = { vec: !packedB && k % 4 === 0, packedB, bias: !!o.bias, addend: !!o.addend, lowRank: spec.lowRank };
+  const skinnySpec = {
+    vec: !packedB && k % 4 === 0,
+    packedB,
+    bias: !!o.bias,
+    addend: !!o.addend,
+    lowRank: spec.lowRank,
+    dropLow: spec.dropLow,
+  };
   const prog = thin ? skinnyProgram(skinnySpec, batch, m, n, names) : program(spec, batch, m, n, names);
   const out = run(backend, prog, inputs, uniforms);
   return reshaped(out, d.outShape);
@@ -684,6 +733,7 @@ interface MatMulAttrs {
   /** With inputs lowL and lowR: the low-rank term's transposeR and alpha. */
   lowTransposeR?: boolean;
   lowAlpha?: number;
+  dropout?: MatMulOptions['dropout'];
 }
 
 /**
@@ -695,6 +745,24 @@ interface MatMulAttrs {
 export function matMulInfo(name: BackendName, backend: Backend, a: Info, b: Info, o: MatMulOptions): Info {
   const tiled = (bb: Info, p: MatMulOptions) => name === 'webgpu' && tiledMatMulSupports(a, bb, p);
   if (tiled(b, o)) return tiledMatMulWebGpu(backend, a, b, o);
+  if (o.dropout) {
+    // Not in one program: the masked operands (and term) as tensors of their own, then the product.
+    const { attrs, a: onA, b: onB, low } = o.dropout;
+    const aD = onA ? dropoutInfo(name, backend, a, attrs) : a;
+    const bD = onB ? dropoutInfo(name, backend, b, attrs) : b;
+    let rest: MatMulOptions = { ...o, dropout: undefined };
+    let lowD: Info | null = null;
+    if (low && o.lowRank) {
+      const { l, r, transposeR, alpha } = o.lowRank;
+      const product = matMulInfo(name, backend, l, r, { transposeB: transposeR, alpha });
+      lowD = dropoutInfo(name, backend, product, attrs, o.addend);
+      disposeInfos(backend, product);
+      rest = { ...rest, lowRank: undefined, addend: lowD };
+    }
+    const out = matMulInfo(name, backend, aD, bD, rest);
+    for (const t of [aD !== a && aD, bD !== b && bD, lowD]) if (t) disposeInfos(backend, t);
+    return out;
+  }
   if (o.lowRank) {
     // Not in one program: the low-rank product first (with the addend), then the main one adds it.
     const { l, r, transposeR, alpha } = o.lowRank;
@@ -721,6 +789,7 @@ defineComposite<MatMulAttrs>('WhetMatMul', (inputs, backend, attrs, name) =>
     packedShapeB: attrs.packedShapeB,
     packedFormatB: attrs.packedFormatB,
     lowRank: inputs.lowL && { l: inputs.lowL, r: inputs.lowR, transposeR: !!attrs.lowTransposeR, alpha: attrs.lowAlpha ?? 1 },
+    dropout: attrs.dropout,
   }),
 );
 
@@ -744,12 +813,14 @@ export function tiledMatMul(
     packedShapeB?: number[];
     packedFormatB?: PackedFormat;
     lowRank?: { l: tf.Tensor; r: tf.Tensor; transposeR: boolean; alpha: number };
+    dropout?: MatMulOptions['dropout'];
   } = {},
 ): tf.Tensor {
   const inputs: Record<string, tf.Tensor> = { a, b };
   if (opts.bias) inputs.bias = opts.bias;
   if (opts.addend) inputs.addend = opts.addend;
   const attrs: Record<string, unknown> = { transposeA: !!opts.transposeA, transposeB: !!opts.transposeB };
+  if (opts.dropout) attrs.dropout = opts.dropout;
   if (opts.lowRank) {
     Object.assign(inputs, { lowL: opts.lowRank.l, lowR: opts.lowRank.r });
     Object.assign(attrs, { lowTransposeR: opts.lowRank.transposeR, lowAlpha: opts.lowRank.alpha });

@@ -153,7 +153,38 @@ describe('dropout indices past 2^32', () => {
 });
 
 describe('fusedLinear with LoRA dropout', () => {
-  it('equals the plain ops on the dropped-out input, gradients included, keeping only x for the backward', async () => {
+  it('equals the plain ops on the dropped-out input, gradients included (vec4 and scalar loads of x)', async () => {
+    for (const [n, inF, outF, r] of [
+      [37, 24, 19, 4],
+      [29, 23, 17, 3],
+    ]) {
+      const x = tf.randomNormal([n, inF], 0, 1, 'float32', 1) as tf.Tensor2D;
+      const w = tf.randomNormal([outF, inF], 0, 0.3, 'float32', 2) as tf.Tensor2D;
+      const b = tf.randomNormal([outF], 0, 0.3, 'float32', 3);
+      const A = tf.randomNormal([r, inF], 0, 0.3, 'float32', 4);
+      const B = tf.randomNormal([outF, r], 0, 0.3, 'float32', 5);
+      const dropout = { rate: 0.3, seed: 99, offset: 5 * inF };
+      const fused = (xi: tf.Tensor, a: tf.Tensor, bb: tf.Tensor) =>
+        fusedLinear(xi as tf.Tensor2D, w, false, b, { A: a, B: bb, scale: 2, dropout });
+      const plain = (xi: tf.Tensor, a: tf.Tensor, bb: tf.Tensor) => {
+        const down = tf.mul(tf.matMul(hashDropout(xi, dropout.rate, dropout.seed, dropout.offset), a, false, true), 2);
+        return tf.add(tf.add(tf.matMul(xi, w, false, true), b), tf.matMul(down, bb, false, true));
+      };
+      const loss = (f: typeof plain) => (xi: tf.Tensor, a: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.square(f(xi, a, bb)));
+      const got = tf.valueAndGrads(loss(fused))([x, A, B]);
+      const want = tf.valueAndGrads(loss(plain))([x, A, B]);
+      const [gv, wv] = [(await got.value.data())[0], (await want.value.data())[0]];
+      expect(Math.abs(gv - wv), `${n}×${inF}`).toBeLessThanOrEqual(1e-5 * wv);
+      for (let i = 0; i < 3; i++)
+        expect(
+          relErr((await got.grads[i].data()) as Float32Array, (await want.grads[i].data()) as Float32Array),
+          `${n}×${inF} d${i}`,
+        ).toBeLessThanOrEqual(1e-5);
+      tf.dispose([x, w, b, A, B, got.value, ...got.grads, want.value, ...want.grads]);
+    }
+  });
+
+  it('equals the plain ops on the dropped-out input, keeping only x for the backward', async () => {
     const [n, inF, outF, r] = [37, 24, 19, 4];
     const x = tf.randomNormal([n, inF], 0, 1, 'float32', 1) as tf.Tensor2D;
     const w = tf.randomNormal([outF, inF], 0, 0.3, 'float32', 2) as tf.Tensor2D;

@@ -9,6 +9,7 @@ import { fusedLinear, setFusedKernels, withPlainOps } from '../../../../src/core
 import { tiledMatMul } from '../../../../src/core/kernels/matmul';
 import { packWeight, unpackF16 } from '../../../../src/core/kernels/f16';
 import { setSubgroups } from '../../../../src/core/kernels/subgroups';
+import { hashDropout } from '../../../../src/core/kernels/dropout';
 import { backendInfo } from '../../../../src/core/backend';
 import { relErr } from '../../../helpers';
 
@@ -277,6 +278,40 @@ describe('a low-rank term in the epilogue (LoRA: x Wᵀ + s · down Bᵀ and dy 
     if (webgpu) expect(compiled('_l1') + compiled('_l2')).toBeGreaterThan(before);
     setSubgroups(false);
     await checkLowRank({ m: 3, n: 5, k: 577, r: 5 }, false, true, true, 'both');
+  });
+});
+
+describe('a dropout mask drawn in the program: on A, on B, on the low-rank term (LoRA dropout on x)', () => {
+  it('equals hashDropout materialized, vec4 and scalar loads', async () => {
+    const webgpu = tf.getBackend() === 'webgpu';
+    const attrs = { rate: 0.4, seed: 7, offset: 3 };
+    const drop = (t: tf.Tensor) => hashDropout(t, attrs.rate, attrs.seed, attrs.offset);
+    for (const [m, k, r] of [
+      [37, 24, 4],
+      [29, 23, 3],
+    ]) {
+      const x = tf.tensor2d(rand(m * k), [m, k]);
+      const w = tf.tensor2d(rand(k * 20), [k, 20]);
+      const l = tf.tensor2d(rand(m * r), [m, r]);
+      const rt = tf.tensor2d(rand(r * k), [r, k]);
+      const dy = tf.tensor2d(rand(m * 9), [m, 9]);
+      const w2 = tf.tensor2d(rand(9 * k), [9, k]);
+      const cases: [string, tf.Tensor, tf.Tensor][] = [
+        ['a', tiledMatMul(x, w, { dropout: { attrs, a: true } }), tf.matMul(drop(x), w)],
+        ['b', tiledMatMul(l, x, { transposeA: true, dropout: { attrs, b: true } }), tf.matMul(l, drop(x), true, false)],
+        [
+          'low',
+          tiledMatMul(dy, w2, { lowRank: { l, r: rt, transposeR: false, alpha: 1 }, dropout: { attrs, low: true } }),
+          tf.add(tf.matMul(dy, w2), drop(tf.matMul(l, rt))),
+        ],
+      ];
+      for (const [what, got, want] of cases) {
+        expect(relErr(await got.data(), await want.data()), `${m}×${k} ${what}`).toBeLessThanOrEqual(1e-5);
+        tf.dispose([got, want]);
+      }
+      tf.dispose([x, w, l, rt, dy, w2]);
+    }
+    if (webgpu) for (const key of ['_d100', '_d010', '_d001']) expect(compiled(key), key).toBeGreaterThan(0);
   });
 });
 
