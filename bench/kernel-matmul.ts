@@ -5,8 +5,8 @@
 // [N, K] (Llama-style linear weights, a tied LM head); with at most 4 rows that is the skinny subgroup
 // program where the device has subgroups, timed also with them switched off (ms_tiled_no_subgroups).
 import * as tf from '@tensorflow/tfjs';
-import { tiledMatMul } from '../src/core/kernels/matmul';
 import { setSubgroups, subgroupsActive } from '../src/core/kernels/subgroups';
+import { tiledMatMul, usesSubgroupProgram } from '../src/core/kernels/matmul';
 
 export interface MatmulBenchOptions {
   m: number;
@@ -26,7 +26,10 @@ export interface MatmulBenchResult {
   k: number;
   batch: number;
   transpose_b: boolean;
-  /** Whether the kernels used subgroup operations (webgpu with the feature and a usable layout). */
+  /**
+   * Whether the product ran the subgroup program (webgpu with the feature and a usable layout, and a skinny
+   * product: at most 4 rows against B as [N, K]); the tiles use none.
+   */
   subgroups: boolean;
   iters: number;
   ms_tiled: number;
@@ -124,7 +127,7 @@ export async function benchMatmul(opts: MatmulBenchOptions): Promise<MatmulBench
   const b = tf.tensor(bv, batch > 1 ? [batch, ...bShape] : bShape);
   const tiled = () => tiledMatMul(a, b, { transposeB: tB });
   const plain = () => tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D, false, tB);
-  const subgroups = subgroupsActive();
+  const subgroups = subgroupsActive() && usesSubgroupProgram(m, n, k, false, tB);
 
   log(
     `matmul ${batch}×[${m}×${k}]·[${bShape.join('×')}]${tB ? 'ᵀ' : ''} on ${tf.getBackend()}${subgroups ? ' (subgroups)' : ''}: checking against float64`,

@@ -164,6 +164,10 @@ describe('whetstone bench', () => {
     expect(off.code, off.stderr).toBe(0);
     expect(off.json).toMatchObject({ subgroups: false, ms_tiled_no_subgroups: null });
     expect(off.json.max_rel_err).toBeLessThan(1e-4);
+    // a product the tiles take reports none (the subgroup program is for ≤ 4 rows against [N, K])
+    const tiles = whetstone(['bench', '--kernel', 'matmul', '--m', '33', '--n', '20', '--k', '17', '--iters', '1', '--warmup', '0']);
+    expect(tiles.code, tiles.stderr).toBe(0);
+    expect(tiles.json).toMatchObject({ subgroups: false, ms_tiled_no_subgroups: null });
   });
 
   it('--kernel attention: flash against plain attention (GQA), times, peak bytes and the difference', () => {

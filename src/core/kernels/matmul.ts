@@ -563,6 +563,11 @@ function skinny(d: Dims, tA: boolean, tB: boolean): boolean {
   return subgroupsActive() && tB && !tA && d.m <= SKINNY_ROWS && d.k >= SKINNY_WG && Math.ceil(d.n / SKINNY_COLS) <= 65535;
 }
 
+/** Whether a 2D product of these sizes runs the skinny subgroup program now (what a benchmark reports). */
+export function usesSubgroupProgram(m: number, n: number, k: number, transposeA: boolean, transposeB: boolean): boolean {
+  return skinny({ batch: 1, batchA: 1, batchB: 1, m, n, k, outShape: [m, n] }, transposeA, transposeB);
+}
+
 function skinnyProgram(s: SkinnySpec, batch: number, m: number, n: number, inputs: string[]): MatMulProgram {
   const f = (b: boolean) => (b ? 1 : 0);
   return {
