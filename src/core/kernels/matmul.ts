@@ -1,8 +1,10 @@
 // A tiled matmul for the webgpu backend: C = alpha · op(A) op(B) (+ bias[N]) (+ addend[M, N]), batched over a
 // leading dimension (an operand with batch 1 is broadcast). Each workgroup stages TK-deep slices of a
 // TM×TN output tile through workgroup memory; each thread keeps a 4×4 block of outputs in registers.
-// Loads are vec4 wherever the operand's contiguous dimension is a multiple of 4. On 'cpu' the same kernel
-// runs tfjs's BatchMatMul / _FusedMatMul (the reference it is tested against).
+// Loads are vec4 wherever the operand's contiguous dimension is a multiple of 4. 2D products also take a
+// low-rank term in the epilogue (+ alpha₂ · L op(R): LoRA's up-projection) and a hashed dropout mask on an
+// operand's loads or on that term (LoRA dropout on x, never stored). On 'cpu' the same kernel runs tfjs's
+// BatchMatMul / _FusedMatMul (the reference it is tested against), the extras as tensors of their own.
 // Pipelines are specialised on the shape's class, not its sizes (M, N, K are uniforms, so a new sequence
 // length compiles nothing): transposes, which operands take vec4 loads, which dimensions fill whole tiles
 // (bound checks dropped) and the epilogue; all of it is in the shaderKey tfjs caches pipelines by.
