@@ -153,17 +153,22 @@ describe('dropout indices past 2^32', () => {
 });
 
 describe('fusedLinear with LoRA dropout', () => {
+  /** x [n, in], W [out, in], b, A [r, in], B [out, r] and a mask at an offset, all seeded. */
+  const layer = (n: number, inF: number, outF: number, r: number) => ({
+    x: tf.randomNormal([n, inF], 0, 1, 'float32', 1) as tf.Tensor2D,
+    w: tf.randomNormal([outF, inF], 0, 0.3, 'float32', 2) as tf.Tensor2D,
+    b: tf.randomNormal([outF], 0, 0.3, 'float32', 3),
+    A: tf.randomNormal([r, inF], 0, 0.3, 'float32', 4),
+    B: tf.randomNormal([outF, r], 0, 0.3, 'float32', 5),
+    dropout: { rate: 0.3, seed: 99, offset: 5 * inF },
+  });
+
   it('equals the plain ops on the dropped-out input, gradients included (vec4 and scalar loads of x)', async () => {
     for (const [n, inF, outF, r] of [
       [37, 24, 19, 4],
       [29, 23, 17, 3],
     ]) {
-      const x = tf.randomNormal([n, inF], 0, 1, 'float32', 1) as tf.Tensor2D;
-      const w = tf.randomNormal([outF, inF], 0, 0.3, 'float32', 2) as tf.Tensor2D;
-      const b = tf.randomNormal([outF], 0, 0.3, 'float32', 3);
-      const A = tf.randomNormal([r, inF], 0, 0.3, 'float32', 4);
-      const B = tf.randomNormal([outF, r], 0, 0.3, 'float32', 5);
-      const dropout = { rate: 0.3, seed: 99, offset: 5 * inF };
+      const { x, w, b, A, B, dropout } = layer(n, inF, outF, r);
       const fused = (xi: tf.Tensor, a: tf.Tensor, bb: tf.Tensor) =>
         fusedLinear(xi as tf.Tensor2D, w, false, b, { A: a, B: bb, scale: 2, dropout });
       const plain = (xi: tf.Tensor, a: tf.Tensor, bb: tf.Tensor) => {
@@ -180,35 +185,15 @@ describe('fusedLinear with LoRA dropout', () => {
           relErr((await got.grads[i].data()) as Float32Array, (await want.grads[i].data()) as Float32Array),
           `${n}×${inF} d${i}`,
         ).toBeLessThanOrEqual(1e-5);
-      tf.dispose([x, w, b, A, B, got.value, ...got.grads, want.value, ...want.grads]);
+      // no dropout: a different function (the mask matters)
+      const none = tf.sum(tf.square(fusedLinear(x, w, false, b, { A, B, scale: 2 })));
+      expect(Math.abs((await none.data())[0] - wv)).toBeGreaterThan(1e-3 * wv);
+      tf.dispose([x, w, b, A, B, got.value, ...got.grads, want.value, ...want.grads, none]);
     }
   });
 
-  it('equals the plain ops on the dropped-out input, keeping only x for the backward', async () => {
-    const [n, inF, outF, r] = [37, 24, 19, 4];
-    const x = tf.randomNormal([n, inF], 0, 1, 'float32', 1) as tf.Tensor2D;
-    const w = tf.randomNormal([outF, inF], 0, 0.3, 'float32', 2) as tf.Tensor2D;
-    const b = tf.randomNormal([outF], 0, 0.3, 'float32', 3);
-    const A = tf.randomNormal([r, inF], 0, 0.3, 'float32', 4);
-    const B = tf.randomNormal([outF, r], 0, 0.3, 'float32', 5);
-    const dropout = { rate: 0.3, seed: 99, offset: 5 * inF };
-    const fused = (xi: tf.Tensor, a: tf.Tensor, bb: tf.Tensor) =>
-      fusedLinear(xi as tf.Tensor2D, w, false, b, { A: a, B: bb, scale: 2, dropout });
-    const plain = (xi: tf.Tensor, a: tf.Tensor, bb: tf.Tensor) => {
-      const down = tf.mul(tf.matMul(hashDropout(xi, dropout.rate, dropout.seed, dropout.offset), a, false, true), 2);
-      return tf.add(tf.add(tf.matMul(xi, w, false, true), b), tf.matMul(down, bb, false, true));
-    };
-    const loss = (f: typeof plain) => (xi: tf.Tensor, a: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.square(f(xi, a, bb)));
-    const got = tf.valueAndGrads(loss(fused))([x, A, B]);
-    const want = tf.valueAndGrads(loss(plain))([x, A, B]);
-    const [gv, wv] = [(await got.value.data())[0], (await want.value.data())[0]];
-    expect(Math.abs(gv - wv)).toBeLessThanOrEqual(1e-5 * wv);
-    for (let i = 0; i < 3; i++)
-      expect(relErr((await got.grads[i].data()) as Float32Array, (await want.grads[i].data()) as Float32Array)).toBeLessThanOrEqual(1e-5);
-    // no dropout: a different function (the mask matters)
-    const none = tf.sum(tf.square(fusedLinear(x, w, false, b, { A, B, scale: 2 })));
-    expect(Math.abs((await none.data())[0] - wv)).toBeGreaterThan(1e-3 * wv);
-    // the tape keeps x alone (no mask, no dropped-out copy) when the weights are variables, as in a model
+  it('keeps only x for the backward (no mask, no dropped-out copy) when the weights are variables, as in a model', () => {
+    const { x, w, b, A, B, dropout } = layer(37, 24, 19, 4);
     const [wVar, av, bv] = [tf.variable(w, false), tf.variable(A), tf.variable(B)];
     const before = tf.memory().numTensors;
     let kept = -1;
@@ -218,7 +203,6 @@ describe('fusedLinear with LoRA dropout', () => {
       return tf.sum(y);
     })([x]);
     expect(kept).toBe(2); // y and the saved x
-    tf.dispose([...g, wVar, av, bv]);
-    tf.dispose([x, w, b, A, B, got.value, ...got.grads, want.value, ...want.grads, none]);
+    tf.dispose([...g, wVar, av, bv, x, w, b, A, B]);
   });
 });
