@@ -57,8 +57,8 @@ export interface PathResult {
   largestBinding: number;
   /** The storage-binding limit in force (the adapter's, or the smaller simulated one), null when none. */
   maxBindingBytes: number | null;
-  /** src/core/memory.ts's estimate of peakBytes for this shape (the app's model screen shows the same). */
-  estimatedPeakBytes: number;
+  /** src/core/memory.ts's estimate of peakBytes for this shape (the app's model screen shows the same); null on the plain path, which it does not model. */
+  estimatedPeakBytes: number | null;
   /**
    * WebGPU: bytes of GPU buffers allocated after the profiled step (tfjs pools freed buffers, so this is the
    * high-water mark of real buffers so far, in-kernel temporaries included). peakBytes counts tensors instead:
@@ -287,18 +287,19 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
     const kernelsByName: Record<string, number> = {};
     for (const k of info.kernels) kernelsByName[k.name] = (kernelsByName[k.name] ?? 0) + 1;
 
-    // GPU time of one step from timestamp queries (each program timed on its own).
+    // GPU time of one step from timestamp queries (each program timed on its own). The step runs on every
+    // backend, timed or not, so that all take the same steps and end on the same loss.
     let gpuMsPerStep: number | null = null;
+    let timedLoss: tf.Tensor | null = null;
     if (hasTimestampQuery()) {
-      let timedLoss: tf.Tensor | null = null;
       const timing = await tf.time(() => {
         timedLoss = step();
       });
-      await timedLoss!.data();
-      (timedLoss as tf.Tensor | null)?.dispose();
-      finished();
       gpuMsPerStep = timing.kernelMs as number;
-    }
+    } else timedLoss = step();
+    await timedLoss!.data();
+    (timedLoss as tf.Tensor | null)?.dispose();
+    finished();
 
     const times: number[] = [];
     let lastLoss = first.loss;
@@ -325,7 +326,7 @@ export async function runPath(dims: ShapeDims, fused: boolean, opts: RunOptions)
       peakBufferBytes,
       largestBinding: watch.largest,
       maxBindingBytes: maxBindingBytes(),
-      estimatedPeakBytes: estimateFor(dims, opts).peakBytes,
+      estimatedPeakBytes: fused ? estimateFor(dims, opts).peakBytes : null, // it models the fused kernels
       gpuBytesAllocated,
       tensorsBefore,
       tensorsAfter,
